@@ -1,0 +1,263 @@
+"""What a running workflow sees: its run, the position of the current task, and the engine's runtime.
+
+Step identity must not depend on timing. Every task created by workflow code gets a child index from its parent,
+in creation order (a task factory on the loop does this); every journaled operation gets a sequence number inside
+its task. ``asyncio.gather`` of steps that finish in any order therefore always maps each result to the same
+caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import random as _random
+import uuid as _uuid
+from collections.abc import Coroutine, Generator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ._exceptions import UsageError
+from ._retry import RetryPolicy
+
+__all__ = [
+    "RunRuntime",
+    "Scope",
+    "StepCall",
+    "current_scope",
+    "in_workflow",
+    "install_task_factory",
+    "outside_workflow",
+]
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One call of a step, as the core hands it to an engine's runtime."""
+
+    name: str
+    """Stable name: the journal checks it on replay, Temporal uses it as the activity's identity."""
+
+    fn: Any
+    """The callable to run (sync or async); called with ``args`` and ``kwargs`` as given."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    args_json: str | None = None
+    """The arguments as JSON, fingerprinted to detect changed inputs on replay; ``None`` skips that check."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    """Seconds an attempt may take before it is abandoned and retried."""
+
+    kind: str = "step"
+    """What the step is for ("step", "model", "tool", ...); shown in timelines."""
+
+    summary: str | None = None
+    """One line for people: "model · Triage Agent · gpt-4o-mini"."""
+
+    key: str | None = None
+    """A stable key (a tool call's id) that identifies the step inside its task instead of its sequence number."""
+
+
+class RunRuntime(Protocol):
+    """What an engine provides to the workflow code of one run."""
+
+    run_id: str
+
+    async def execute_step(self, scope: Scope, call: StepCall) -> Any:
+        """Run (or replay) a step; return its result as JSON data."""
+
+    async def sleep(self, scope: Scope, seconds: float) -> None: ...
+
+    async def wait_for(self, scope: Scope, name: str, timeout: float | None) -> Any:
+        """The payload (JSON data) of the next message called ``name``."""
+
+    def now(self, scope: Scope) -> datetime: ...
+
+    def uuid4(self, scope: Scope) -> _uuid.UUID: ...
+
+    def random(self, scope: Scope) -> float: ...
+
+    def publish(self, key: str, value: Any) -> None:
+        """Make ``value`` (JSON data) readable from outside the run under ``key``."""
+
+    def patched(self, scope: Scope, change_id: str) -> bool: ...
+
+
+class Scope:
+    """The position of one task inside a run's task tree."""
+
+    __slots__ = ("_keys", "children", "det", "path", "runtime", "seq")
+
+    def __init__(self, runtime: RunRuntime, path: str = "0") -> None:
+        self.runtime = runtime
+        self.path = path
+        self.seq = 0
+        self.children = 0
+        self.det = 0
+        self._keys: dict[str, int] = {}
+
+    def child(self) -> Scope:
+        child = Scope(self.runtime, f"{self.path}.{self.children}")
+        self.children += 1
+        return child
+
+    def peek_position(self) -> str:
+        return f"{self.path}:{self.seq}"
+
+    def next_position(self, key: str | None = None) -> str:
+        """The identity of the next journaled operation in this task."""
+        if key is not None:
+            n = self._keys.get(key, 0) + 1
+            self._keys[key] = n
+            return f"{self.path}/{key}" if n == 1 else f"{self.path}/{key}#{n}"
+        position = f"{self.path}:{self.seq}"
+        self.seq += 1
+        return position
+
+    def deterministic_seed(self) -> bytes:
+        """Bytes unique to this run, task and draw: the source of ``stead.uuid4`` and ``stead.random``."""
+        self.det += 1
+        return hashlib.blake2b(
+            f"{self.runtime.run_id}|{self.path}|{self.det}".encode(), digest_size=16
+        ).digest()
+
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("stead_scope", default=None)
+
+
+def current_scope() -> Scope | None:
+    return _current.get()
+
+
+def in_workflow() -> bool:
+    """Whether the caller runs as workflow code (not inside a step) of a stead run."""
+    return _current.get() is not None
+
+
+def require_scope(what: str) -> Scope:
+    scope = _current.get()
+    if scope is None:
+        raise UsageError(
+            f"stead.{what}() works only inside a @stead.workflow function (and not inside a step); "
+            "start the workflow through an engine: `stead run FILE.py:WORKFLOW` or engine.start(...)."
+        )
+    return scope
+
+
+@contextmanager
+def enter_scope(scope: Scope | None) -> Generator[None, None, None]:
+    token = _current.set(scope)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def outside_workflow() -> AbstractContextManager[None]:
+    """Run the body as ordinary code: steps and tasks started there are not part of the task tree."""
+    return enter_scope(None)
+
+
+def _scoped_task_factory(previous: Any) -> Any:
+    def factory(
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Future[Any]:
+        parent = _current.get()
+        if parent is not None:
+            context = context if context is not None else contextvars.copy_context()
+            context.run(_current.set, parent.child())
+        if previous is not None:
+            return previous(loop, coro, context=context) if context is not None else previous(loop, coro)  # type: ignore[no-any-return]
+        return asyncio.Task(coro, loop=loop, context=context)
+
+    factory.stead = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_task_factory(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Make tasks created by workflow code children of their creator's scope. Idempotent."""
+    loop = loop or asyncio.get_running_loop()
+    current = loop.get_task_factory()
+    if getattr(current, "stead", False):
+        return
+    loop.set_task_factory(_scoped_task_factory(current))
+
+
+# -- the functions workflows call -----------------------------------------------------------------------------
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep durably: the timer survives restarts of the worker."""
+    if seconds < 0:
+        raise UsageError(f"stead.sleep() needs a non-negative number of seconds, got {seconds}")
+    scope = require_scope("sleep")
+    await scope.runtime.sleep(scope, float(seconds))
+
+
+async def wait_for(name: str, timeout: float | None = None) -> Any:
+    """Wait durably for the next message ``name`` sent to this run (``stead send`` / ``engine.send``).
+
+    Returns its payload. Raises :class:`stead.WaitTimeout` after ``timeout`` seconds without one.
+    """
+    if not name:
+        raise UsageError("stead.wait_for() needs a message name")
+    scope = require_scope("wait_for")
+    return await scope.runtime.wait_for(scope, name, timeout)
+
+
+def now() -> datetime:
+    """The current time (UTC), recorded so that a replay sees the same value. Outside a workflow: the clock."""
+    scope = _current.get()
+    if scope is None:
+        return datetime.now(UTC)
+    return scope.runtime.now(scope)
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID that a replay of the run reproduces. Outside a workflow: ``uuid.uuid4()``."""
+    scope = _current.get()
+    if scope is None:
+        return _uuid.uuid4()
+    return scope.runtime.uuid4(scope)
+
+
+def random() -> float:
+    """A number in [0, 1) that a replay of the run reproduces. Outside a workflow: ``random.random()``."""
+    scope = _current.get()
+    if scope is None:
+        return _random.random()
+    return scope.runtime.random(scope)
+
+
+def publish(key: str, value: Any) -> None:
+    """Publish ``value`` under ``key`` in the run's state, which outsiders read (``stead show``, ``engine.get``)."""
+    from ._serde import to_json_value
+
+    scope = require_scope("publish")
+    scope.runtime.publish(key, to_json_value(value, f"the state {key!r}"))
+
+
+def patched(change_id: str) -> bool:
+    """Whether this run executes code written after the change ``change_id``.
+
+    True for runs that reach this point with the new code; False for runs that recorded this point's step with
+    the code from before the change. Branch on it to keep old runs replaying as they were recorded.
+    """
+    scope = require_scope("patched")
+    return scope.runtime.patched(scope, change_id)
+
+
+def derived_uuid4(seed: bytes) -> _uuid.UUID:
+    return _uuid.UUID(bytes=seed, version=4)
+
+
+def derived_random(seed: bytes) -> float:
+    return int.from_bytes(seed[:7], "big") / float(1 << 56)

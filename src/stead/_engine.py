@@ -1,0 +1,302 @@
+"""The engine protocol: what every engine (embedded SQLite, Temporal) offers to callers outside a run."""
+
+from __future__ import annotations
+
+import abc
+import enum
+import importlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ._exceptions import RunCancelled, RunFailed, UsageError
+from ._workflow import Workflow
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "Engine",
+    "ErrorInfo",
+    "RunHandle",
+    "RunInfo",
+    "RunStatus",
+    "StepInfo",
+    "Worker",
+    "connect",
+]
+
+R = TypeVar("R")
+
+#: The engine used when neither ``--engine`` nor ``STEAD_ENGINE`` names one.
+DEFAULT_ENGINE = "sqlite:///.stead/stead.db"
+
+#: Engines stead ships, by URL scheme: "module:factory". The core imports them lazily and only by name.
+_ENGINES = {
+    "sqlite": "stead.engines.sqlite:SqliteEngine",
+    "temporal": "stead.engines.temporal:TemporalEngine",
+}
+
+
+class RunStatus(enum.StrEnum):
+    PENDING = "pending"
+    """Started, not yet picked up by a worker."""
+    RUNNING = "running"
+    """A worker executes it, or will resume it (its worker stopped before it finished)."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception as recorded in the journal."""
+
+    type: str
+    message: str
+    details: str | None = None
+    """The traceback, where one was recorded."""
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+    @classmethod
+    def from_exception(cls, error: BaseException, *, traceback: bool = True) -> ErrorInfo:
+        details = None
+        if traceback:
+            import traceback as tb
+
+            details = "".join(tb.format_exception(error)).rstrip()
+        return cls(type(error).__name__, str(error), details)
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps({"type": self.type, "message": self.message, "details": self.details})
+
+    @classmethod
+    def from_json(cls, text: str) -> ErrorInfo:
+        import json
+
+        data = json.loads(text)
+        return cls(str(data.get("type", "Error")), str(data.get("message", "")), data.get("details"))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as the engine knows it."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    result: Any = None
+    """The result as JSON data (see ``RunHandle.result`` for the typed value)."""
+    error: ErrorInfo | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    """What the run published with ``stead.publish``."""
+    source: str | None = None
+    """Where the workflow's code was loaded from when the run started (a file or a module)."""
+    waiting_for: list[str] = field(default_factory=list)
+    """Names of the messages the run is waiting for, if any."""
+    args: Any = None
+    """The arguments as JSON data: {"args": [...], "kwargs": {...}}."""
+    steps: int = 0
+    """Steps recorded so far."""
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One journaled step of a run, for timelines."""
+
+    position: str
+    name: str
+    kind: str
+    status: str
+    """"running", "pending" (a timer or wait), "done" or "failed"."""
+    attempts: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    summary: str | None = None
+    attempt_errors: list[ErrorInfo] = field(default_factory=list)
+    """Errors of the attempts that were retried."""
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class RunHandle(Generic[R]):
+    """A run started on an engine: wait for its result, send it messages, cancel it."""
+
+    def __init__(self, engine: Engine, run_id: str, workflow: Workflow[..., R] | None = None) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.workflow = workflow
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id}>"
+
+    async def result(self, timeout: float | None = None) -> R:
+        """Wait for the run to finish and return its result; raise RunFailed or RunCancelled otherwise."""
+        info = await self.engine.wait(self.run_id, timeout=timeout)
+        return result_of(info, self.workflow)
+
+    async def info(self) -> RunInfo:
+        return await self.engine.get(self.run_id)
+
+    async def send(self, name: str, payload: Any = None) -> None:
+        await self.engine.send(self.run_id, name, payload)
+
+    async def cancel(self) -> None:
+        await self.engine.cancel(self.run_id)
+
+    async def state(self) -> dict[str, Any]:
+        return (await self.engine.get(self.run_id)).state
+
+
+def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
+    """The outcome of a finished run: its result, or the exception that describes its end."""
+    if info.status is RunStatus.COMPLETED:
+        if workflow is None:
+            return info.result  # type: ignore[no-any-return]
+        import json
+
+        return workflow.decode_result(json.dumps(info.result))
+    if info.status is RunStatus.CANCELLED:
+        raise RunCancelled(info.run_id)
+    error = info.error or ErrorInfo("Error", "unknown failure")
+    raise RunFailed(info.run_id, error.type, error.message, error.details)
+
+
+class Worker(abc.ABC):
+    """Executes runs of the given workflows and recovers those whose worker died."""
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Execute runs until :meth:`stop` is called or the task is cancelled."""
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    async def __aenter__(self) -> Worker:
+        import asyncio
+
+        self._task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        await self._task
+
+
+class Engine(abc.ABC):
+    """A durable execution engine, seen from outside the runs."""
+
+    url: str
+
+    @abc.abstractmethod
+    async def start(
+        self,
+        workflow: Workflow[..., R],
+        *args: Any,
+        run_id: str | None = None,
+        source: str | None = None,
+        **kwargs: Any,
+    ) -> RunHandle[R]:
+        """Start a run of ``workflow``; with ``run_id`` of a run that exists with the same arguments, return it.
+
+        ``source`` records where the workflow's code lives (a file path or a module) so that ``stead resume``
+        finds it again.
+        """
+
+    def handle(self, run_id: str, workflow: Workflow[..., R] | None = None) -> RunHandle[R]:
+        return RunHandle(self, run_id, workflow)
+
+    @abc.abstractmethod
+    async def get(self, run_id: str) -> RunInfo:
+        """The run's current information; raises RunNotFound."""
+
+    @abc.abstractmethod
+    async def steps(self, run_id: str) -> list[StepInfo]:
+        """The run's journal, in the order the steps started."""
+
+    @abc.abstractmethod
+    async def list(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        """Runs, newest first."""
+
+    @abc.abstractmethod
+    async def send(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Deliver a message to a run that is not finished; it receives it with ``stead.wait_for(name)``."""
+
+    @abc.abstractmethod
+    async def cancel(self, run_id: str) -> None:
+        """Ask a run to stop; an idle run is cancelled at once."""
+
+    @abc.abstractmethod
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """Wait until the run finishes; raise TimeoutError after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    async def reopen(self, run_id: str) -> RunInfo:
+        """Make a failed run runnable again (after a fix): its recorded steps replay, its failed steps rerun."""
+
+    @abc.abstractmethod
+    def worker(
+        self,
+        workflows: Iterable[Workflow[..., Any]],
+        *,
+        concurrency: int = 100,
+        run_ids: Iterable[str] | None = None,
+    ) -> Worker:
+        """A worker for these workflows; with ``run_ids``, it executes only those runs and stops after them."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def engine_url(url: str | None = None) -> str:
+    """The engine URL to use: the given one, else ``STEAD_ENGINE``, else the default SQLite file."""
+    return url or os.environ.get("STEAD_ENGINE") or DEFAULT_ENGINE
+
+
+def connect(url: str | None = None) -> Engine:
+    """An engine client for ``url`` (``sqlite:///path.db``, ``temporal://host:port?namespace=…``)."""
+    url = engine_url(url)
+    scheme, sep, _ = url.partition("://")
+    target = _ENGINES.get(scheme) if sep else None
+    if target is None:
+        known = ", ".join(f"{s}://…" for s in _ENGINES)
+        raise UsageError(f"unknown engine URL {url!r}: use one of {known} (for example {DEFAULT_ENGINE})")
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    factory = getattr(module, attr)
+    engine: Engine = factory(url)
+    return engine

@@ -1,0 +1,186 @@
+"""The exceptions stead raises.
+
+One root, three branches: misuse (the caller gave something stead cannot take), failures of runs and engines,
+and control flow that user code must not swallow::
+
+    SteadError
+    ├── UsageError                  bad input: fix the call, the file or the arguments
+    │   ├── WorkflowNotFound
+    │   ├── InvalidArguments
+    │   ├── SerializationError
+    │   ├── RunIdConflict
+    │   ├── RunNotFound
+    │   ├── RunFinished
+    │   └── ExtraMissing
+    ├── EngineError                 the engine cannot do its work
+    │   ├── DatabaseError
+    │   │   └── SchemaTooNew
+    │   └── EngineUnavailable
+    └── RunError                    a run, or a step of it, did not succeed
+        ├── RunFailed
+        ├── RunCancelled
+        ├── StepFailed
+        ├── WaitTimeout
+        └── NonDeterminismError
+
+    SteadInterrupt (BaseException)  control flow; `except Exception` does not catch it
+    └── LeaseLost
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "EngineError",
+    "EngineUnavailable",
+    "ExtraMissing",
+    "InvalidArguments",
+    "LeaseLost",
+    "NonDeterminismError",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "RunFinished",
+    "RunIdConflict",
+    "RunNotFound",
+    "SchemaTooNew",
+    "SerializationError",
+    "SteadError",
+    "SteadInterrupt",
+    "StepFailed",
+    "UsageError",
+    "WaitTimeout",
+    "WorkflowNotFound",
+]
+
+
+class SteadError(Exception):
+    """Root of every error stead raises."""
+
+
+# -- misuse ---------------------------------------------------------------------------------------------------
+
+
+class UsageError(SteadError, ValueError):
+    """The caller gave stead something it cannot take; the message says what to change."""
+
+
+class WorkflowNotFound(UsageError):
+    """No workflow of that name is known here (wrong file, wrong name, or not decorated)."""
+
+
+class InvalidArguments(UsageError):
+    """Arguments that do not fit the workflow's signature."""
+
+
+class SerializationError(UsageError):
+    """A value that must cross the journal is not JSON-serializable."""
+
+
+class RunIdConflict(UsageError):
+    """A run with this id already exists with other arguments or another workflow."""
+
+
+class RunNotFound(UsageError, LookupError):
+    """No run has this id."""
+
+
+class RunFinished(UsageError):
+    """The run has already finished; it takes no more messages or cancellations."""
+
+
+class ExtraMissing(UsageError, ImportError):
+    """An optional part of stead needs a package that is not installed."""
+
+
+# -- engine failures ------------------------------------------------------------------------------------------
+
+
+class EngineError(SteadError):
+    """The engine cannot do its work (storage, server, configuration)."""
+
+
+class DatabaseError(EngineError):
+    """The database file is unreadable, corrupt, or not a stead database."""
+
+
+class SchemaTooNew(DatabaseError):
+    """The database was written by a newer stead; upgrade stead to use it."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine's server cannot be reached."""
+
+
+# -- run outcomes ---------------------------------------------------------------------------------------------
+
+
+class RunError(SteadError):
+    """A run, or a step of it, did not succeed."""
+
+
+class RunFailed(RunError):
+    """The run ended with an error. ``error_type`` and ``message`` describe the original exception."""
+
+    def __init__(self, run_id: str, error_type: str, message: str, details: str | None = None) -> None:
+        super().__init__(f"run {run_id!r} failed: {error_type}: {message}")
+        self.run_id = run_id
+        self.error_type = error_type
+        self.message = message
+        self.details = details
+
+
+class RunCancelled(RunError):
+    """The run was cancelled before it finished."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} was cancelled")
+        self.run_id = run_id
+
+
+class StepFailed(RunError):
+    """A step raised on its last allowed attempt (or raised an error that is not retried).
+
+    The workflow sees this same exception live and on replay; ``error_type`` and ``message`` describe the
+    step's own exception, which is also chained as ``__cause__`` when the step ran in this process.
+    """
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+        super().__init__(f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}")
+        self.step = step
+        self.error_type = error_type
+        self.message = message
+        self.attempts = attempts
+
+
+class WaitTimeout(RunError, TimeoutError):
+    """``stead.wait_for`` reached its timeout before a message arrived."""
+
+
+class NonDeterminismError(RunError):
+    """On replay, the workflow asked for a different step than the one recorded at that position.
+
+    The run is not advanced: fix the code (or guard the change with ``stead.patched``) and resume it.
+    """
+
+    def __init__(self, run_id: str, position: str, recorded: str, requested: str) -> None:
+        super().__init__(
+            f"run {run_id!r} diverged from its journal at step {position}: the journal recorded {recorded}, "
+            f"the code now asks for {requested}. Restore the old behaviour for runs started before the change "
+            "(branch on stead.patched('<change-id>')), or cancel the run."
+        )
+        self.run_id = run_id
+        self.position = position
+        self.recorded = recorded
+        self.requested = requested
+
+
+# -- control flow ---------------------------------------------------------------------------------------------
+
+
+class SteadInterrupt(BaseException):
+    """Control flow inside a workflow. Derived from BaseException so that ``except Exception`` lets it pass."""
+
+
+class LeaseLost(SteadInterrupt):
+    """Another worker took this run over; this worker stops executing it without recording anything."""

@@ -1,0 +1,83 @@
+"""JSON at the journal boundary: arguments, results and messages are JSON, never pickle.
+
+Values may be JSON primitives, lists, dicts with string keys, dataclasses and pydantic models (and what pydantic
+knows how to dump: datetimes, UUIDs, enums, ...). When a type annotation is known, decoding rebuilds the typed
+value, so a step annotated ``-> Order`` returns an ``Order`` both live and on replay.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from ._exceptions import SerializationError
+
+__all__ = ["decode", "dumps", "fingerprint", "loads", "to_json_value"]
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Fast path: values made only of JSON primitives, lists and str-keyed dicts."""
+    if isinstance(value, _PRIMITIVES):
+        return True
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def to_json_value(value: Any, what: str) -> Any:
+    """``value`` as plain JSON data; ``what`` names it in the error ("the result of step 'fetch'")."""
+    if _plain(value):
+        return value
+    try:
+        return to_jsonable_python(value)
+    except PydanticSerializationError as exc:
+        raise SerializationError(
+            f"{what} is not JSON-serializable ({type(value).__name__}): {exc}. stead journals JSON only: use "
+            "str, int, float, bool, None, lists, dicts with string keys, dataclasses or pydantic models."
+        ) from None
+
+
+def dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(
+            to_json_value(value, what), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except ValueError as exc:  # NaN/inf, circular references
+        raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def decode(data: Any, annotation: Any, what: str) -> Any:
+    """Rebuild a typed value from JSON data. ``Any`` or a missing annotation returns the data as is."""
+    if annotation is Any or annotation is None or annotation is type(None):
+        return data
+    try:
+        adapter = _adapter(annotation)
+    except TypeError:  # unhashable or not an annotation pydantic understands: keep the JSON value
+        return data
+    try:
+        return adapter.validate_python(data)
+    except Exception as exc:
+        raise SerializationError(f"{what} cannot be read back as {annotation!r}: {exc}") from None
+
+
+def fingerprint(text: str) -> str:
+    """A short, stable digest of a JSON text, to tell on replay whether a step's inputs changed."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

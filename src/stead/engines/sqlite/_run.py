@@ -1,0 +1,289 @@
+"""One run executing on the embedded engine: replay from the journal, then record as it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ... import _serde
+from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
+from ..._engine import ErrorInfo
+from ..._exceptions import NonDeterminismError, SerializationError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._workflow import call_in_attempt
+from ._store import StepRow
+
+if TYPE_CHECKING:
+    from ._engine import SqliteEngine
+
+# Kinds whose start is written before they run, so that a timeline shows them while they take their time.
+_SHOWN_WHILE_RUNNING = frozenset({"model", "tool", "agent"})
+
+
+class SqliteRun:
+    """The runtime (``stead._context.RunRuntime``) of one run on the embedded engine."""
+
+    def __init__(
+        self,
+        engine: SqliteEngine,
+        run_id: str,
+        token: int,
+        journal: dict[str, StepRow],
+        state: dict[str, Any],
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.run_id = run_id
+        self.token = token
+        self.journal = journal
+        self.visited: set[str] = set()
+        self.state = state
+        self._state_dirty = False
+        self.fatal: NonDeterminismError | None = None
+
+    # -- journal helpers -----------------------------------------------------------------------------------------
+
+    def _recorded(self, position: str, kind: str, name: str, fp: str | None) -> StepRow | None:
+        """The journal's row at ``position``, checked against what the code asks for now."""
+        if self.fatal is not None:
+            raise self.fatal
+        row = self.journal.get(position)
+        if row is None:
+            return None
+        self.visited.add(position)
+        if row.name != name or row.kind != kind or (fp is not None and row.fp is not None and row.fp != fp):
+            recorded = f"{row.kind} {row.name!r}" + (f" with inputs {row.fp}" if row.fp else "")
+            requested = f"{kind} {name!r}" + (f" with inputs {fp}" if fp else "")
+            if row.name == name and row.kind == kind:
+                recorded, requested = f"inputs {row.fp}", f"inputs {fp} (for {name!r})"
+            self.fatal = NonDeterminismError(self.run_id, position, recorded, requested)
+            raise self.fatal
+        return row
+
+    def take_state(self) -> str | None:
+        """The published state as JSON if it changed since it was last written, to write with the next row."""
+        if not self._state_dirty:
+            return None
+        self._state_dirty = False
+        return json.dumps(self.state, separators=(",", ":"))
+
+    def _write(self, row: StepRow, *, upsert: bool = False) -> None:
+        self.store.record_step(self.run_id, self.token, row, self.take_state(), upsert=upsert)
+
+    def unvisited(self) -> list[StepRow]:
+        """Recorded steps the code never asked for: the code changed under the run."""
+        return [
+            row
+            for pos, row in self.journal.items()
+            if pos not in self.visited and row.status in ("done", "failed") and row.kind not in ("patch",)
+        ]
+
+    # -- RunRuntime ----------------------------------------------------------------------------------------------
+
+    async def execute_step(self, scope: Scope, call: StepCall) -> Any:
+        position = scope.next_position(call.key)
+        fp = _serde.fingerprint(call.args_json) if call.args_json is not None else None
+        row = self._recorded(position, call.kind, call.name, fp)
+        attempt = 0
+        started = time.time()
+        if row is not None:
+            if row.status == "done":
+                return _serde.loads(row.result_json)
+            if row.status == "failed":
+                error = ErrorInfo.from_json(row.error_json or "{}")
+                raise StepFailed(call.name, error.type, error.message, row.attempts)
+            attempt = row.attempts  # it was running when the worker stopped: that attempt counts
+            started = row.started_at
+        show = call.kind in _SHOWN_WHILE_RUNNING
+        while True:
+            attempt += 1
+            attempt_started = time.time()
+            if show:
+                self._write(
+                    StepRow(
+                        position,
+                        call.name,
+                        call.kind,
+                        fp,
+                        "running",
+                        None,
+                        None,
+                        attempt,
+                        call.summary,
+                        started,
+                        None,
+                        None,
+                    ),
+                    upsert=True,
+                )
+            try:
+                with outside_workflow():
+                    value = await call_in_attempt(call)
+            except (asyncio.CancelledError, SteadInterrupt):
+                raise
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and not str(exc) and call.timeout is not None:
+                    exc = TimeoutError(f"attempt {attempt} timed out after {call.timeout:g}s")
+                info = ErrorInfo.from_exception(exc)
+                if call.retry.retryable(exc) and call.retry.allows(attempt):
+                    delay = call.retry.delay(attempt, exc)
+                    self.store.record_attempt(
+                        self.run_id, self.token, position, attempt, info.to_json(), attempt_started, delay
+                    )
+                    self.engine.notify_local()
+                    await asyncio.sleep(delay)
+                    continue
+                self._write(
+                    StepRow(
+                        position,
+                        call.name,
+                        call.kind,
+                        fp,
+                        "failed",
+                        None,
+                        info.to_json(),
+                        attempt,
+                        call.summary,
+                        started,
+                        time.time(),
+                        None,
+                    ),
+                    upsert=show or row is not None,
+                )
+                raise StepFailed(call.name, info.type, info.message, attempt) from exc
+            what = f"the result of step {call.name!r}"
+            data = _serde.to_json_value(value, what)
+            try:
+                text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            except ValueError as exc:
+                raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+            self._write(
+                StepRow(
+                    position,
+                    call.name,
+                    call.kind,
+                    fp,
+                    "done",
+                    text,
+                    None,
+                    attempt,
+                    call.summary,
+                    started,
+                    time.time(),
+                    None,
+                ),
+                upsert=show or row is not None,
+            )
+            return data
+
+    async def sleep(self, scope: Scope, seconds: float) -> None:
+        position = scope.next_position()
+        row = self._recorded(position, "timer", "sleep", None)
+        if row is not None and row.status == "done":
+            return
+        if row is None:
+            now = time.time()
+            row = StepRow(
+                position,
+                "sleep",
+                "timer",
+                None,
+                "pending",
+                None,
+                None,
+                1,
+                f"sleep {seconds:g}s",
+                now,
+                None,
+                now + seconds,
+            )
+            self._write(row)
+        assert row.due_at is not None
+        remaining = row.due_at - time.time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        row.status, row.finished_at, row.result_json = "done", time.time(), "null"
+        self._write(row, upsert=True)
+
+    async def wait_for(self, scope: Scope, name: str, timeout: float | None) -> Any:
+        position = scope.next_position()
+        row = self._recorded(position, "wait", name, None)
+        if row is not None:
+            if row.status == "done":
+                return _serde.loads(row.result_json)
+            if row.status == "failed":
+                raise WaitTimeout(f"no message {name!r} arrived within {timeout}s")
+        else:
+            now = time.time()
+            row = StepRow(
+                position,
+                name,
+                "wait",
+                None,
+                "pending",
+                None,
+                None,
+                1,
+                f"wait for {name!r}",
+                now,
+                None,
+                None if timeout is None else now + timeout,
+            )
+            self._write(row)
+        while True:
+            changed = self.engine.changed()
+            payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
+            if payload is not None:
+                self.engine.notify_local()
+                return _serde.loads(payload)
+            remaining = None if row.due_at is None else row.due_at - time.time()
+            if remaining is not None and remaining <= 0:
+                error = WaitTimeout(f"no message {name!r} arrived within {timeout}s")
+                row.status, row.finished_at = "failed", time.time()
+                row.error_json = ErrorInfo.from_exception(error, traceback=False).to_json()
+                self._write(row, upsert=True)
+                raise error
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def now(self, scope: Scope) -> datetime:
+        position = scope.next_position()
+        row = self._recorded(position, "now", "now", None)
+        if row is not None:
+            return datetime.fromtimestamp(float(_serde.loads(row.result_json)), UTC)
+        now = time.time()
+        self._write(StepRow(position, "now", "now", None, "done", repr(now), None, 1, None, now, now, None))
+        return datetime.fromtimestamp(now, UTC)
+
+    def uuid4(self, scope: Scope) -> uuid.UUID:
+        return derived_uuid4(scope.deterministic_seed())
+
+    def random(self, scope: Scope) -> float:
+        return derived_random(scope.deterministic_seed())
+
+    def publish(self, key: str, value: Any) -> None:
+        if self.state.get(key, _MISSING) != value:
+            self.state[key] = value
+            self._state_dirty = True
+
+    def patched(self, scope: Scope, change_id: str) -> bool:
+        name = f"patch:{change_id}"
+        position = scope.peek_position()
+        row = self.journal.get(position)
+        if row is not None and row.name != name:
+            return False  # this point was recorded by the code from before the change
+        scope.next_position()
+        if row is not None:
+            self.visited.add(position)
+            return True
+        now = time.time()
+        self._write(StepRow(position, name, "patch", None, "done", "true", None, 1, None, now, now, None))
+        return True
+
+
+_MISSING = object()

@@ -1,0 +1,542 @@
+"""The journal file: schema, opening checks, and every SQL statement the embedded engine runs.
+
+One connection per engine, used from the event loop's thread only, in autocommit mode: single statements are
+their own transactions; multi-statement writes use BEGIN IMMEDIATE so that two processes never interleave them.
+Every write made on behalf of a run is fenced by its lease token: a worker that lost the run writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    args_json TEXT NOT NULL,
+    source TEXT,
+    status TEXT NOT NULL,
+    result_json TEXT,
+    error_json TEXT,
+    state_json TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    lease_until REAL,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX runs_by_status ON runs (status, created_at);
+CREATE TABLE steps (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    position TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    fp TEXT,
+    status TEXT NOT NULL,
+    result_json TEXT,
+    error_json TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    summary TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    due_at REAL,
+    UNIQUE (run_id, position)
+);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    position TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    error_json TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    retry_in REAL
+);
+CREATE INDEX attempts_by_run ON attempts (run_id, position);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    consumed_by TEXT
+);
+CREATE INDEX messages_pending ON messages (run_id, name, consumed_by);
+"""
+
+_HEADER = b"SQLite format 3\x00"
+
+RUN_COLUMNS = (
+    "run_id, workflow, args_json, source, status, result_json, error_json, state_json, cancel_requested, owner, "
+    "lease_until, lease_token, created_at, updated_at, finished_at"
+)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    workflow: str
+    args_json: str
+    source: str | None
+    status: str
+    result_json: str | None
+    error_json: str | None
+    state_json: str | None
+    cancel_requested: int
+    owner: str | None
+    lease_until: float | None
+    lease_token: int
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass
+class StepRow:
+    position: str
+    name: str
+    kind: str
+    fp: str | None
+    status: str
+    result_json: str | None
+    error_json: str | None
+    attempts: int
+    summary: str | None
+    started_at: float
+    finished_at: float | None
+    due_at: float | None
+
+
+STEP_COLUMNS = "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at"
+
+
+_INSERT_STEP = (
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
+)
+# Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
+_UPSERT_STEP = _INSERT_STEP + (
+    " ON CONFLICT (run_id, position) DO UPDATE SET name = excluded.name, kind = excluded.kind, fp = excluded.fp, "
+    "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
+    "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
+    "finished_at = excluded.finished_at, due_at = excluded.due_at"
+)
+
+
+class Store:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self._conn = _open(path, synchronous=synchronous, busy_timeout=busy_timeout)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+
+    def data_version(self) -> int:
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _fence(self, conn: sqlite3.Connection, run_id: str, token: int, state_json: str | None) -> None:
+        """Inside a transaction: fail with LeaseLost unless this worker still holds the run."""
+        if state_json is None:
+            cur = conn.execute(
+                "SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running'",
+                (run_id, token),
+            )
+            ok = cur.fetchone() is not None
+        else:
+            cur = conn.execute(
+                "UPDATE runs SET state_json = ?, updated_at = ? WHERE run_id = ? AND lease_token = ? "
+                "AND status = 'running'",
+                (state_json, time.time(), run_id, token),
+            )
+            ok = cur.rowcount == 1
+        if not ok:
+            raise LeaseLost(run_id)
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+
+    def insert_run(
+        self, run_id: str, workflow: str, args_json: str, source: str | None
+    ) -> tuple[bool, RunRow]:
+        """Insert a pending run; if the id exists, return (False, the existing row)."""
+        now = time.time()
+        with self.transaction() as conn:
+            existing = _run(conn, run_id)
+            if existing is not None:
+                return False, existing
+            conn.execute(
+                "INSERT INTO runs (run_id, workflow, args_json, source, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (run_id, workflow, args_json, source, now, now),
+            )
+            row = _run(conn, run_id)
+        assert row is not None
+        return True, row
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        return _run(self._conn, run_id)
+
+    def list_runs(self, statuses: Sequence[str] | None, workflow: str | None, limit: int) -> list[RunRow]:
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if workflow:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        params.append(limit)
+        return [RunRow(*r) for r in self._conn.execute(sql, params)]
+
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        if not run_ids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT run_id, COUNT(*) FROM steps WHERE run_id IN ({','.join('?' * len(run_ids))}) "
+            "AND kind NOT IN ('now', 'patch') GROUP BY run_id",
+            list(run_ids),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def waiting_for(self, run_id: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT name FROM steps WHERE run_id = ? AND kind = 'wait' AND status = 'pending' ORDER BY id",
+            (run_id,),
+        )
+        return [r[0] for r in rows]
+
+    def candidates(
+        self,
+        workflows: Sequence[str],
+        run_ids: Sequence[str] | None,
+        now: float,
+        host_prefix: str,
+        limit: int,
+    ) -> list[RunRow]:
+        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later)."""
+        sql = (
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') "
+            f"AND workflow IN ({','.join('?' * len(workflows))}) "
+            "AND (owner IS NULL OR lease_until < ? OR owner LIKE ?)"
+        )
+        params: list[Any] = [*workflows, now, host_prefix + "%"]
+        if run_ids is not None:
+            sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
+            params.extend(run_ids)
+        sql += " ORDER BY created_at LIMIT ?"
+        params.append(limit)
+        return [RunRow(*r) for r in self._conn.execute(sql, params)]
+
+    def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
+        """Take the run if nobody took it since we looked (compare-and-set on the lease token)."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET owner = ?, lease_until = ?, lease_token = lease_token + 1, status = 'running', "
+                "updated_at = ? WHERE run_id = ? AND lease_token = ? AND status IN ('pending', 'running')",
+                (owner, lease_until, time.time(), run_id, expected_token),
+            )
+            if cur.rowcount != 1:
+                return None
+            return _run(conn, run_id)
+
+    def renew(self, owner: str, lease_until: float) -> set[str]:
+        """Extend every lease this worker holds; return the runs it still holds."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'", (lease_until, owner)
+            )
+            rows = conn.execute("SELECT run_id FROM runs WHERE owner = ? AND status = 'running'", (owner,))
+            return {r[0] for r in rows}
+
+    def release(self, run_id: str, token: int) -> None:
+        self._conn.execute(
+            "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = ? AND lease_token = ?",
+            (run_id, token),
+        )
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> list[str]:
+        if not run_ids:
+            return []
+        rows = self._conn.execute(
+            f"SELECT run_id FROM runs WHERE cancel_requested = 1 AND run_id IN ({','.join('?' * len(run_ids))})",
+            list(run_ids),
+        )
+        return [r[0] for r in rows]
+
+    def finish_run(
+        self,
+        run_id: str,
+        token: int,
+        status: str,
+        result_json: str | None,
+        error_json: str | None,
+        state_json: str | None,
+    ) -> None:
+        now = time.time()
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, state_json)
+            conn.execute(
+                "UPDATE runs SET status = ?, result_json = ?, error_json = ?, owner = NULL, lease_until = NULL, "
+                "updated_at = ?, finished_at = ? WHERE run_id = ?",
+                (status, result_json, error_json, now, now, run_id),
+            )
+
+    def request_cancel(self, run_id: str, now: float) -> str | None:
+        """Cancel an idle run at once, or flag a running one. Returns the status before the call."""
+        with self.transaction() as conn:
+            row = _run(conn, run_id)
+            if row is None:
+                return None
+            if row.status not in ("pending", "running"):
+                return row.status
+            idle = row.owner is None or (row.lease_until or 0) < now
+            if idle:
+                conn.execute(
+                    "UPDATE runs SET status = 'cancelled', cancel_requested = 1, owner = NULL, lease_until = NULL, "
+                    "updated_at = ?, finished_at = ? WHERE run_id = ?",
+                    (now, now, run_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE run_id = ?", (now, run_id)
+                )
+            return row.status
+
+    def reopen(self, run_id: str) -> None:
+        """A failed run becomes runnable again; its failed steps move to the attempts history and will rerun."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO attempts (run_id, position, attempt, error_json, started_at, finished_at) "
+                "SELECT run_id, position, attempts, error_json, started_at, COALESCE(finished_at, started_at) "
+                "FROM steps WHERE run_id = ? AND status = 'failed' AND kind != 'wait'",
+                (run_id,),
+            )
+            conn.execute(
+                "DELETE FROM steps WHERE run_id = ? AND status = 'failed' AND kind != 'wait'", (run_id,)
+            )
+            conn.execute(
+                "UPDATE runs SET status = 'pending', error_json = NULL, finished_at = NULL, owner = NULL, "
+                "lease_until = NULL, updated_at = ? WHERE run_id = ?",
+                (now, run_id),
+            )
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def journal(self, run_id: str) -> dict[str, StepRow]:
+        rows = self._conn.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?", (run_id,))
+        return {r[0]: StepRow(*r) for r in rows}
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        rows = self._conn.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY id", (run_id,))
+        return [StepRow(*r) for r in rows]
+
+    def attempt_errors(self, run_id: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        rows = self._conn.execute(
+            "SELECT position, error_json FROM attempts WHERE run_id = ? ORDER BY id", (run_id,)
+        )
+        for position, error_json in rows:
+            out.setdefault(position, []).append(error_json)
+        return out
+
+    def record_step(
+        self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
+    ) -> None:
+        """Write a step's row; the run's lease must still be ours. ``upsert`` replaces a row at that position."""
+        values = (
+            run_id,
+            row.position,
+            row.name,
+            row.kind,
+            row.fp,
+            row.status,
+            row.result_json,
+            row.error_json,
+            row.attempts,
+            row.summary,
+            row.started_at,
+            row.finished_at,
+            row.due_at,
+        )
+        sql = _UPSERT_STEP if upsert else _INSERT_STEP
+        if state_json is None:
+            # One statement, one implicit transaction: the cheapest durable write.
+            cur = self._conn.execute(sql, (*values, run_id, token))
+            if cur.rowcount != 1:
+                raise LeaseLost(run_id)
+            return
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, state_json)
+            conn.execute(sql, (*values, run_id, token))
+
+    def record_attempt(
+        self,
+        run_id: str,
+        token: int,
+        position: str,
+        attempt: int,
+        error_json: str,
+        started_at: float,
+        retry_in: float | None,
+    ) -> None:
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, None)
+            conn.execute(
+                "INSERT INTO attempts (run_id, position, attempt, error_json, started_at, finished_at, retry_in) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, position, attempt, error_json, started_at, time.time(), retry_in),
+            )
+
+    # -- messages ------------------------------------------------------------------------------------------------
+
+    def insert_message(self, run_id: str, name: str, payload_json: str) -> str | None:
+        """Queue a message for a run. Returns None when sent, else the run's status (finished or missing)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                return "missing"
+            if row[0] not in ("pending", "running"):
+                return str(row[0])
+            conn.execute(
+                "INSERT INTO messages (run_id, name, payload_json, sent_at) VALUES (?, ?, ?, ?)",
+                (run_id, name, payload_json, time.time()),
+            )
+        return None
+
+    def consume_message(
+        self, run_id: str, token: int, name: str, step: StepRow, state_json: str | None
+    ) -> str | None:
+        """Take the oldest unread message ``name`` for the wait at ``step``; record the wait as done with it."""
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, state_json)
+            found = conn.execute(
+                "SELECT seq, payload_json FROM messages WHERE run_id = ? AND name = ? AND consumed_by IS NULL "
+                "ORDER BY seq LIMIT 1",
+                (run_id, name),
+            ).fetchone()
+            if found is None:
+                return None
+            seq, payload_json = found
+            conn.execute("UPDATE messages SET consumed_by = ? WHERE seq = ?", (step.position, seq))
+            conn.execute(
+                "UPDATE steps SET status = 'done', result_json = ?, finished_at = ? WHERE run_id = ? "
+                "AND position = ?",
+                (payload_json, time.time(), run_id, step.position),
+            )
+            return str(payload_json)
+
+    def pending_messages(self, run_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE run_id = ? AND consumed_by IS NULL", (run_id,)
+        ).fetchone()
+        return int(row[0])
+
+
+def _run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
+    row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return RunRow(*row) if row is not None else None
+
+
+def _open(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    file = Path(path)
+    if path != ":memory:":
+        if file.is_dir():
+            raise DatabaseError(
+                f"{path} is a directory; give the path of a database file (sqlite:///{path}/stead.db)"
+            )
+        if file.exists() and file.stat().st_size > 0:
+            with file.open("rb") as f:
+                header = f.read(len(_HEADER))
+            if header != _HEADER:
+                raise DatabaseError(
+                    f"{path} is not a SQLite database (corrupt, or another kind of file). Nothing was changed; "
+                    "point --engine / STEAD_ENGINE at another file, or move this one away."
+                )
+        else:
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the directory for {path}: {exc}") from None
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        _ensure_schema(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(
+            f"cannot use {path} as a stead database: {exc}. Nothing was changed; if the file is damaged, "
+            "restore it from a backup or point --engine / STEAD_ENGINE at another file."
+        ) from None
+    if path != ":memory:" and str(mode).lower() != "wal":
+        conn.close()
+        raise DatabaseError(
+            f"{path}: SQLite refused WAL journal mode ({mode}); is the file on a network filesystem?"
+        )
+    return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO stead_meta (key, value) VALUES ('schema', ?), ('created_by', ?)",
+                (str(SCHEMA_VERSION), json.dumps({"pid": os.getpid(), "at": time.time()})),
+            )
+        elif "stead_meta" not in tables:
+            raise DatabaseError(
+                f"{path} is a SQLite database that stead did not create (it has tables: "
+                f"{', '.join(sorted(tables)[:5])}). Nothing was changed; use another file for stead."
+            )
+        else:
+            row = conn.execute("SELECT value FROM stead_meta WHERE key = 'schema'").fetchone()
+            version = int(row[0]) if row is not None else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{path} was written by a newer stead (journal schema {version}; this stead reads up to "
+                    f"{SCHEMA_VERSION}). Nothing was changed; upgrade stead: pip install -U stead"
+                )
+            if version < 1:
+                raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
