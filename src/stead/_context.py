@@ -59,8 +59,9 @@ class StepCall:
     summary: str | None = None
     """One line for people: "model · Triage Agent · gpt-4o-mini"."""
 
-    key: str | None = None
-    """A stable key (a tool call's id) that identifies the step inside its task instead of its sequence number."""
+    position: str | None = None
+    """The step's identity in the run, for callers that know a stabler one than the task tree (an agent run's
+    tool call id); by default the next position of the calling task."""
 
 
 class RunRuntime(Protocol):
@@ -91,7 +92,7 @@ class RunRuntime(Protocol):
 class Scope:
     """The position of one task inside a run's task tree."""
 
-    __slots__ = ("_keys", "children", "det", "path", "runtime", "seq")
+    __slots__ = ("children", "det", "path", "runtime", "seq")
 
     def __init__(self, runtime: RunRuntime, path: str = "0") -> None:
         self.runtime = runtime
@@ -99,7 +100,6 @@ class Scope:
         self.seq = 0
         self.children = 0
         self.det = 0
-        self._keys: dict[str, int] = {}
 
     def child(self) -> Scope:
         child = Scope(self.runtime, f"{self.path}.{self.children}")
@@ -109,12 +109,8 @@ class Scope:
     def peek_position(self) -> str:
         return f"{self.path}:{self.seq}"
 
-    def next_position(self, key: str | None = None) -> str:
+    def next_position(self) -> str:
         """The identity of the next journaled operation in this task."""
-        if key is not None:
-            n = self._keys.get(key, 0) + 1
-            self._keys[key] = n
-            return f"{self.path}/{key}" if n == 1 else f"{self.path}/{key}#{n}"
         position = f"{self.path}:{self.seq}"
         self.seq += 1
         return position

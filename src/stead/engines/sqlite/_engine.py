@@ -26,6 +26,7 @@ from ..._exceptions import (
     SteadInterrupt,
     UsageError,
 )
+from ..._integrations import activate as activate_integrations
 from ..._workflow import Workflow
 from ._run import SqliteRun
 from ._store import RunRow, StepRow, Store
@@ -340,6 +341,7 @@ class SqliteWorker(Worker):
 
     async def run(self) -> None:
         install_task_factory()
+        activate_integrations()
         next_renew = 0.0
         try:
             while not self._stopping:
@@ -423,6 +425,7 @@ class SqliteWorker(Worker):
                 status, result_json, error_json = "cancelled", None, None
             else:
                 try:
+                    activate_integrations()
                     args, kwargs = workflow.decode_args(row.args_json)
                     with enter_scope(Scope(runtime)):
                         value = await workflow.fn(*args, **kwargs)

@@ -84,7 +84,7 @@ class SqliteRun:
     # -- RunRuntime ----------------------------------------------------------------------------------------------
 
     async def execute_step(self, scope: Scope, call: StepCall) -> Any:
-        position = scope.next_position(call.key)
+        position = call.position or scope.next_position()
         fp = _serde.fingerprint(call.args_json) if call.args_json is not None else None
         row = self._recorded(position, call.kind, call.name, fp)
         attempt = 0

@@ -1,0 +1,24 @@
+"""The OpenAI Agents SDK inside stead workflows.
+
+Nothing to call: when a worker starts, stead makes ``Runner.run`` / ``Runner.run_streamed`` durable inside
+``@stead.workflow`` functions. Every model call and every function tool call becomes a journaled step; outside
+a workflow the SDK behaves exactly as before.
+"""
+
+from ._model import MODEL_RETRY, DurableModel, response_from_json, response_to_json
+from ._provider import ModelNotConfigured, env_provider
+from ._runner import SteadAgentRunner, install
+from ._tools import TOOL_RETRY, normalize_tool_output
+
+__all__ = [
+    "MODEL_RETRY",
+    "TOOL_RETRY",
+    "DurableModel",
+    "ModelNotConfigured",
+    "SteadAgentRunner",
+    "env_provider",
+    "install",
+    "normalize_tool_output",
+    "response_from_json",
+    "response_to_json",
+]

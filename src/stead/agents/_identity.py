@@ -1,0 +1,67 @@
+"""Stable identities for the steps of an agent run, independent of how many tasks the SDK creates inside.
+
+Each ``Runner.run`` in a workflow takes one position of the calling task (or, when an agent runs as a tool of
+another agent, the identity of that tool call). Its model calls are numbered in order (they never overlap within
+one SDK run) and its tool calls are keyed by their call ids, which the SDK's model contract makes unique in a
+run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+
+from .._context import Scope
+
+__all__ = [
+    "AgentRun",
+    "current_agent_run",
+    "enter_agent_run",
+    "leave_agent_run",
+    "nested_identity",
+    "reset_nested",
+]
+
+
+@dataclass
+class AgentRun:
+    id: str
+    model_calls: int = 0
+
+    def next_model_position(self) -> str:
+        self.model_calls += 1
+        return f"{self.id}/model:{self.model_calls}"
+
+    def tool_position(self, call_id: str) -> str:
+        return f"{self.id}/{call_id}"
+
+
+_current: contextvars.ContextVar[AgentRun | None] = contextvars.ContextVar("stead_agent_run", default=None)
+# Set by an agent-as-tool call for the nested run it is about to start.
+_nested: contextvars.ContextVar[str | None] = contextvars.ContextVar("stead_nested_agent_run", default=None)
+
+
+def current_agent_run() -> AgentRun | None:
+    return _current.get()
+
+
+def enter_agent_run(scope: Scope) -> contextvars.Token[AgentRun | None]:
+    nested = _nested.get()
+    if nested is not None:
+        _nested.set(None)
+        identity = nested
+    else:
+        identity = scope.next_position()
+    return _current.set(AgentRun(identity))
+
+
+def leave_agent_run(token: contextvars.Token[AgentRun | None]) -> None:
+    _current.reset(token)
+
+
+def nested_identity(identity: str) -> contextvars.Token[str | None]:
+    return _nested.set(identity)
+
+
+def reset_nested(token: contextvars.Token[str | None]) -> None:
+    _nested.reset(token)

@@ -1,0 +1,227 @@
+"""Model calls as journaled steps.
+
+``DurableModel`` wraps any ``agents.Model``. Outside a workflow it is the model itself; inside one, each call is a
+step whose result is the ``ModelResponse`` as JSON (dumped with aliases and only the fields that were set, the
+one lossless round trip). The live run returns the response read back from that JSON, exactly what a replay
+returns, so the next request is the same in both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import Model, ModelResponse, ModelSettings, ModelTracing
+from agents.agent_output import AgentOutputSchemaBase
+from agents.handoffs import Handoff
+from agents.items import TResponseInputItem, TResponseStreamEvent
+from agents.tool import Tool
+from openai.types.responses import Response, ResponseCompletedEvent
+from pydantic import TypeAdapter
+
+from .. import _serde
+from .._context import StepCall, current_scope
+from .._retry import RetryPolicy
+from ._identity import current_agent_run
+
+__all__ = ["MODEL_RETRY", "DurableModel", "response_from_json", "response_to_json"]
+
+_RESPONSE = TypeAdapter(ModelResponse)
+
+MODEL_RETRY = RetryPolicy(max_attempts=10, initial_interval=1.0, backoff=2.0, max_interval=60.0)
+"""Retries of a model call: rate limits, 408/409/5xx, timeouts and dropped connections; other 4xx fail at once."""
+
+
+def response_to_json(response: ModelResponse) -> Any:
+    return _RESPONSE.dump_python(response, mode="json", by_alias=True, exclude_unset=True)
+
+
+def response_from_json(data: Any) -> ModelResponse:
+    return _RESPONSE.validate_python(data)
+
+
+def model_name_of(model: Model) -> str:
+    for attr in ("model", "model_name", "name"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str):
+            return value
+    return type(model).__name__
+
+
+def _request_fingerprint(
+    system_instructions: str | None,
+    input: str | list[TResponseInputItem],
+    model_settings: ModelSettings,
+    tools: list[Tool],
+    output_schema: AgentOutputSchemaBase | None,
+    handoffs: list[Handoff],
+    previous_response_id: str | None,
+    conversation_id: str | None,
+) -> str:
+    """The request as JSON: on replay the same position must ask the model the same thing."""
+    request = {
+        "instructions": system_instructions,
+        "input": input,
+        "settings": model_settings.to_json_dict(),
+        "tools": [getattr(t, "name", type(t).__name__) for t in tools],
+        "output": output_schema.name() if output_schema is not None else None,
+        "handoffs": [h.tool_name for h in handoffs],
+        "previous_response_id": previous_response_id,
+        "conversation_id": conversation_id,
+    }
+    return json.dumps(_serde.to_json_value(request, "the model request"), sort_keys=True, default=str)
+
+
+class DurableModel(Model):
+    """A model whose calls inside a workflow are journaled steps."""
+
+    def __init__(self, inner: Model, agent_name: str, retry: RetryPolicy = MODEL_RETRY) -> None:
+        self.inner = inner
+        self.agent_name = agent_name
+        self.retry = retry
+        self.model = model_name_of(inner)
+
+    def __getattr__(self, name: str) -> Any:
+        # Provider-specific capabilities the runner asks for (prompt cache keys, retry advice, ...).
+        return getattr(self.inner, name)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def _cleanup_on_run_end(self, owner: object) -> None:
+        await self.inner._cleanup_on_run_end(owner)
+
+    def _step(self, fn: Any, fingerprint: str) -> StepCall:
+        run = current_agent_run()
+        return StepCall(
+            position=run.next_model_position() if run is not None else None,
+            name=f"model:{self.agent_name}",
+            fn=fn,
+            args_json=fingerprint,
+            retry=self.retry,
+            kind="model",
+            summary=f"model · {self.agent_name} · {self.model}",
+        )
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None,
+        conversation_id: str | None,
+        prompt: Any | None,
+    ) -> ModelResponse:
+        async def call() -> Any:
+            response = await self.inner.get_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            )
+            return response_to_json(response)
+
+        scope = current_scope()
+        if scope is None:
+            return await self.inner.get_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            )
+        fingerprint = _request_fingerprint(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            previous_response_id,
+            conversation_id,
+        )
+        data = await scope.runtime.execute_step(scope, self._step(call, fingerprint))
+        return response_from_json(data)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None,
+        conversation_id: str | None,
+        prompt: Any | None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        scope = current_scope()
+        if scope is None:
+            async for event in self.inner.stream_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            ):
+                yield event
+            return
+
+        async def call() -> Any:
+            completed: Response | None = None
+            async for event in self.inner.stream_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            ):
+                if isinstance(event, ResponseCompletedEvent):
+                    completed = event.response
+            if completed is None:
+                raise ConnectionError("the model's stream ended without a response.completed event")
+            return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+        fingerprint = _request_fingerprint(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            previous_response_id,
+            conversation_id,
+        )
+        data = await scope.runtime.execute_step(scope, self._step(call, fingerprint))
+        response = Response.model_validate(data)
+        # One synthetic terminal event carries the whole response; the runner builds its items from it.
+        yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)

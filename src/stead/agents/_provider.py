@@ -1,0 +1,78 @@
+"""Which model a name like "gpt-4o-mini" means inside a workflow, configured from the environment.
+
+``OPENAI_API_KEY`` alone: OpenAI's Responses API. ``OPENAI_BASE_URL`` (with a key if the server needs one): any
+OpenAI-compatible server (Ollama, vLLM, a LiteLLM proxy), through Chat Completions unless ``STEAD_OPENAI_API``
+says ``responses``. The client's own retries are off: stead retries model calls itself, visibly, honouring
+Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from typing import Any
+
+from agents import Model, ModelProvider
+from agents.models import _openai_shared
+from agents.models.multi_provider import MultiProvider
+from openai import AsyncOpenAI
+
+from .._exceptions import UsageError
+
+__all__ = ["ModelNotConfigured", "env_provider", "is_default_provider"]
+
+NO_MODEL_HELP = (
+    "no model provider is configured for agent runs. Set OPENAI_API_KEY to use OpenAI; or set OPENAI_BASE_URL "
+    "to an OpenAI-compatible server (Ollama: http://localhost:11434/v1, vLLM, a LiteLLM proxy) and name its "
+    "model in Agent(model=...) (STEAD_OPENAI_API=responses|chat picks the API); or give the agent a Model "
+    "object, or RunConfig(model_provider=...)."
+)
+
+
+class ModelNotConfigured(UsageError):
+    """No credentials or endpoint for the model an agent names."""
+
+
+class _Unconfigured(ModelProvider):
+    def get_model(self, model_name: str | None) -> Model:
+        raise ModelNotConfigured(NO_MODEL_HELP)
+
+
+_providers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ModelProvider] = weakref.WeakKeyDictionary()
+
+
+def env_provider() -> ModelProvider:
+    """The provider for model names, one per event loop (an HTTP client belongs to the loop it runs on)."""
+    loop = asyncio.get_running_loop()
+    provider = _providers.get(loop)
+    if provider is None:
+        provider = _providers[loop] = _build()
+    return provider
+
+
+def _build() -> ModelProvider:
+    key = os.environ.get("OPENAI_API_KEY") or None
+    base_url = os.environ.get("OPENAI_BASE_URL") or None
+    if key is None and base_url is None:
+        return _Unconfigured()
+    api = (os.environ.get("STEAD_OPENAI_API") or ("chat" if base_url else "responses")).lower()
+    if api not in ("chat", "responses"):
+        raise UsageError(f"STEAD_OPENAI_API={api!r}: use 'responses' or 'chat'")
+    client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0)
+    return MultiProvider(openai_client=client, openai_use_responses=api == "responses")
+
+
+def is_default_provider(provider: Any) -> bool:
+    """Whether ``provider`` is the SDK's default, which nobody configured: stead may put its own in its place."""
+    if type(provider) is not MultiProvider or _openai_shared.get_default_openai_client() is not None:
+        return False
+    if getattr(provider, "provider_map", None):
+        return False
+    openai_provider = getattr(provider, "openai_provider", None)
+    if openai_provider is None or getattr(openai_provider, "_client", None) is not None:
+        return False
+    return not any(
+        getattr(openai_provider, attr, None)
+        for attr in ("_stored_api_key", "_stored_base_url", "_stored_organization", "_stored_project")
+    )

@@ -1,0 +1,99 @@
+"""``Runner.run`` inside a workflow: the same SDK runner, with model and tool calls journaled.
+
+Two seams of the SDK are used: the default agent runner (to give each run deterministic trace ids and stead's
+model provider) and the run loop's model and tool resolution (to wrap the model and the function tools that a
+turn uses). Outside a workflow nothing changes: the wrappers step aside when no run is executing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from agents import Agent, Model, RunConfig
+from agents.run import AgentRunner, get_default_agent_runner, set_default_agent_runner
+from agents.tool import Tool
+
+from .._context import current_scope, uuid4
+from ._identity import enter_agent_run, leave_agent_run
+from ._model import DurableModel
+from ._provider import env_provider, is_default_provider
+from ._tools import durable_tools
+
+__all__ = ["SteadAgentRunner", "install"]
+
+
+def _durable_config(run_config: RunConfig | dict[str, Any] | None) -> RunConfig:
+    if run_config is None:
+        config = RunConfig()
+    elif isinstance(run_config, dict):
+        config = RunConfig(**run_config)
+    else:
+        config = run_config
+    changes: dict[str, Any] = {}
+    scope = current_scope()
+    if config.trace_id is None:
+        changes["trace_id"] = f"trace_{uuid4().hex}"
+    if config.group_id is None and scope is not None:
+        # Also makes the SDK's prompt cache key stable (it derives it from the group when there is one).
+        changes["group_id"] = scope.runtime.run_id
+    if is_default_provider(config.model_provider):
+        changes["model_provider"] = env_provider()
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+class SteadAgentRunner(AgentRunner):
+    """The SDK's runner, made durable when called from workflow code."""
+
+    async def run(self, starting_agent: Agent[Any], input: Any, **kwargs: Any) -> Any:
+        scope = current_scope()
+        if scope is None:
+            return await super().run(starting_agent, input, **kwargs)
+        kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
+        token = enter_agent_run(scope)
+        try:
+            return await super().run(starting_agent, input, **kwargs)
+        finally:
+            leave_agent_run(token)
+
+    def run_streamed(self, starting_agent: Agent[Any], input: Any, **kwargs: Any) -> Any:
+        scope = current_scope()
+        if scope is None:
+            return super().run_streamed(starting_agent, input, **kwargs)
+        kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
+        # The SDK's background task copies the context now, agent run included.
+        token = enter_agent_run(scope)
+        try:
+            return super().run_streamed(starting_agent, input, **kwargs)
+        finally:
+            leave_agent_run(token)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Make ``Runner.run`` durable inside workflows (idempotent). stead calls it when a worker starts."""
+    global _installed
+    if _installed:
+        return
+    from agents.run_internal import run_loop
+
+    resolve_model = run_loop.get_model
+    resolve_tools = run_loop.get_all_tools
+
+    def get_model(agent: Agent[Any], run_config: RunConfig) -> Model:
+        model = resolve_model(agent, run_config)
+        if current_scope() is None or isinstance(model, DurableModel):
+            return model
+        return DurableModel(model, agent.name)
+
+    async def get_all_tools(agent: Agent[Any], context_wrapper: Any) -> list[Tool]:
+        tools = await resolve_tools(agent, context_wrapper)
+        return tools if current_scope() is None else durable_tools(tools)
+
+    run_loop.get_model = get_model
+    run_loop.get_all_tools = get_all_tools
+    if type(get_default_agent_runner()) is AgentRunner:
+        set_default_agent_runner(SteadAgentRunner())
+    _installed = True
