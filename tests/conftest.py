@@ -18,13 +18,9 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
     host = address[0] if isinstance(address, tuple) else address
-    if (
-        isinstance(host, str)
-        and host not in ("127.0.0.1", "localhost", "::1")
-        and not host.startswith("127.")
-    ):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise AssertionError(f"a test tried to reach {address!r}: tests talk only to local fake servers")
+    local = not isinstance(host, str) or host in ("localhost", "::1") or host.startswith("127.")
+    if not local and self.family in (socket.AF_INET, socket.AF_INET6):
+        raise AssertionError(f"a test tried to reach {address!r}: tests talk only to local fake servers")
     _real_connect(self, address)  # type: ignore[arg-type]
 
 

@@ -183,6 +183,9 @@ def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
 class Worker(abc.ABC):
     """Executes runs of the given workflows and recovers those whose worker died."""
 
+    finished: dict[str, str]
+    """Runs this worker brought to an end, with their final status; whoever reports them may pop entries."""
+
     @abc.abstractmethod
     async def run(self) -> None:
         """Execute runs until :meth:`stop` is called or the task is cancelled."""

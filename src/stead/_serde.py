@@ -47,10 +47,9 @@ def to_json_value(value: Any, what: str) -> Any:
 
 
 def dumps(value: Any, what: str) -> str:
+    data = to_json_value(value, what)
     try:
-        return json.dumps(
-            to_json_value(value, what), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError as exc:  # NaN/inf, circular references
         raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
 

@@ -20,7 +20,7 @@ from openai import AsyncOpenAI
 
 from .._exceptions import UsageError
 
-__all__ = ["ModelNotConfigured", "env_provider", "is_default_provider"]
+__all__ = ["ModelNotConfigured", "close_providers", "env_provider", "is_default_provider"]
 
 NO_MODEL_HELP = (
     "no model provider is configured for agent runs. Set OPENAI_API_KEY to use OpenAI; or set OPENAI_BASE_URL "
@@ -40,6 +40,7 @@ class _Unconfigured(ModelProvider):
 
 
 _providers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ModelProvider] = weakref.WeakKeyDictionary()
+_clients: dict[ModelProvider, AsyncOpenAI] = {}
 
 
 def env_provider() -> ModelProvider:
@@ -51,6 +52,16 @@ def env_provider() -> ModelProvider:
     return provider
 
 
+async def close_providers() -> None:
+    """Close the HTTP clients of this loop's provider (when its last worker stops)."""
+    provider = _providers.pop(asyncio.get_running_loop(), None)
+    if provider is not None:
+        await provider.aclose()
+        client = _clients.pop(provider, None)
+        if client is not None:
+            await client.close()
+
+
 def _build() -> ModelProvider:
     key = os.environ.get("OPENAI_API_KEY") or None
     base_url = os.environ.get("OPENAI_BASE_URL") or None
@@ -60,7 +71,9 @@ def _build() -> ModelProvider:
     if api not in ("chat", "responses"):
         raise UsageError(f"STEAD_OPENAI_API={api!r}: use 'responses' or 'chat'")
     client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0)
-    return MultiProvider(openai_client=client, openai_use_responses=api == "responses")
+    provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
+    _clients[provider] = client
+    return provider
 
 
 def is_default_provider(provider: Any) -> bool:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from ... import _integrations as integrations
 from ... import _serde
 from ..._context import Scope, enter_scope, install_task_factory
 from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker
@@ -26,7 +27,6 @@ from ..._exceptions import (
     SteadInterrupt,
     UsageError,
 )
-from ..._integrations import activate as activate_integrations
 from ..._workflow import Workflow
 from ._run import SqliteRun
 from ._store import RunRow, StepRow, Store
@@ -341,7 +341,7 @@ class SqliteWorker(Worker):
 
     async def run(self) -> None:
         install_task_factory()
-        activate_integrations()
+        integrations.acquire()
         next_renew = 0.0
         try:
             while not self._stopping:
@@ -360,6 +360,7 @@ class SqliteWorker(Worker):
                     await asyncio.wait_for(changed.wait(), min(1.0, self.engine.lease / 3))
         finally:
             await self._shutdown()
+            await integrations.release()
 
     async def _shutdown(self) -> None:
         tasks = list(self.active.values())
@@ -425,7 +426,7 @@ class SqliteWorker(Worker):
                 status, result_json, error_json = "cancelled", None, None
             else:
                 try:
-                    activate_integrations()
+                    integrations.activate()
                     args, kwargs = workflow.decode_args(row.args_json)
                     with enter_scope(Scope(runtime)):
                         value = await workflow.fn(*args, **kwargs)

@@ -133,6 +133,25 @@ class SqliteRun:
                     self.store.record_attempt(
                         self.run_id, self.token, position, attempt, info.to_json(), attempt_started, delay
                     )
+                    # The step shows in timelines while it waits for its next attempt.
+                    self._write(
+                        StepRow(
+                            position,
+                            call.name,
+                            call.kind,
+                            fp,
+                            "running",
+                            None,
+                            None,
+                            attempt,
+                            call.summary,
+                            started,
+                            None,
+                            time.time() + delay,
+                        ),
+                        upsert=True,
+                    )
+                    show = True
                     self.engine.notify_local()
                     await asyncio.sleep(delay)
                     continue

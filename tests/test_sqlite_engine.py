@@ -1,0 +1,116 @@
+"""What only the embedded engine has: its file, its URL, its leases."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+import stead
+from stead.engines.sqlite._store import SCHEMA_VERSION
+
+from .apps.crash_app import sequential
+
+
+def test_garbage_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(stead.DatabaseError, match="not a SQLite database"):
+        stead.connect(f"sqlite:///{path}")
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO customers (name) VALUES ('Ada')")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(stead.DatabaseError, match="did not create.*customers"):
+        stead.connect(f"sqlite:///{path}")
+    assert path.read_bytes() == before
+
+
+async def test_newer_schema_is_refused_and_runs_are_kept(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/stead.db"
+    engine = stead.connect(url)
+    await engine.start(sequential, 2, run_id="kept")
+    await engine.close()
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        conn.execute("UPDATE stead_meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION + 1),))
+    conn.close()
+    with pytest.raises(stead.SchemaTooNew, match="upgrade stead"):
+        stead.connect(url)
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        assert conn.execute("SELECT run_id FROM runs").fetchall() == [("kept",)]
+    conn.close()
+
+
+def test_bad_urls(tmp_path: Path) -> None:
+    with pytest.raises(stead.UsageError, match="unknown engine URL"):
+        stead.connect("postgres://localhost/db")
+    with pytest.raises(stead.UsageError, match="names no file"):
+        stead.connect("sqlite:///")
+    with pytest.raises(stead.UsageError, match="unknown option"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?fast=yes")
+    with pytest.raises(stead.DatabaseError, match="is a directory"):
+        stead.connect(f"sqlite:///{tmp_path}")
+
+
+async def test_missing_directories_are_created(tmp_path: Path) -> None:
+    engine = stead.connect(f"sqlite:///{tmp_path}/a/b/stead.db")
+    await engine.close()
+    assert (tmp_path / "a" / "b" / "stead.db").exists()
+
+
+async def test_expired_lease_of_another_machine_is_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEAD_TEST_LOG", str(tmp_path / "effects.log"))
+    url = f"sqlite:///{tmp_path}/stead.db?lease=1"
+    engine = stead.connect(url)
+    try:
+        handle = await engine.start(sequential, 2, run_id="orphan")
+        # A worker on another machine claimed the run, then vanished without a word.
+        with sqlite3.connect(tmp_path / "stead.db") as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'running', owner = 'elsewhere/4242/deadbeef', lease_until = ?, "
+                "lease_token = lease_token + 1",
+                (time.time() + 1.0,),
+            )
+        conn.close()
+        started = time.monotonic()
+        async with engine.worker([sequential]):
+            result = await handle.result(timeout=20)
+        waited = time.monotonic() - started
+    finally:
+        await engine.close()
+    assert result == [len("seq"), 1 + len("seq")]
+    assert 0.5 <= waited < 5, f"took over after {waited:.1f}s"
+
+
+async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/stead.db"
+    engine = stead.connect(url)
+    try:
+        await engine.start(sequential, 2, run_id="stolen")
+        store = engine.store  # type: ignore[attr-defined]
+        [row] = store.candidates(["sequential"], None, time.time(), "nohost/", 10)
+        claimed = store.claim(row.run_id, row.lease_token, "me/1/a", time.time() + 60)
+        assert claimed is not None
+        # Someone else takes it over (as after an expired lease): our token is stale now.
+        assert store.claim(row.run_id, claimed.lease_token, "other/2/b", time.time() + 60) is not None
+        from stead.engines.sqlite._store import StepRow
+
+        step = StepRow(
+            "0:0", "work", "step", None, "done", "1", None, 1, None, time.time(), time.time(), None
+        )
+        with pytest.raises(stead.LeaseLost):
+            store.record_step(row.run_id, claimed.lease_token, step, None)
+        assert await engine.steps("stolen") == []
+    finally:
+        await engine.close()
