@@ -288,6 +288,28 @@ def _finished_elapsed(info: RunInfo) -> float | None:
 
 # -- commands -------------------------------------------------------------------------------------------------
 
+_offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    help="Answer model calls from the program's offline script (FILE.offline.json beside it) through a local "
+    "fake OpenAI-compatible server: no provider, no key, no network.",
+)
+
+
+def offline_mode(enabled: bool, source: str) -> contextlib.AbstractContextManager[Any]:
+    """With --offline, agents in this process talk to a fake model server that replays the program's script."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from .testing._offline import offline_models, offline_script_for
+
+    script = offline_script_for(source)
+    if script is None:
+        raise UsageError(
+            f"--offline: {source} ships no offline script (expected NAME.offline.json beside the file, or "
+            "offline.json in its package)"
+        )
+    return offline_models(script)
+
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target", metavar="FILE.py:WORKFLOW")
@@ -300,6 +322,7 @@ def _finished_elapsed(info: RunInfo) -> float | None:
     "--json", "as_json", is_flag=True, help="Print only a JSON object: run_id, status, result, error."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the result.")
+@_offline_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -309,6 +332,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    offline: bool,
 ) -> None:
     """Run a workflow here, durably, and print its result.
 
@@ -338,7 +362,8 @@ def run(
             result, elapsed = await execute(engine, info, _with(workflows, wf), output)
             return result, elapsed, handle.run_id
 
-    info, elapsed, started_id = _run_async(main)
+    with offline_mode(offline, source):
+        info, elapsed, started_id = _run_async(main)
     report(info, elapsed, output, started_id)
 
 
@@ -359,8 +384,11 @@ def _with(workflows: list[Workflow[..., Any]], wf: Workflow[..., Any]) -> list[W
     "--json", "as_json", is_flag=True, help="Print only a JSON object: run_id, status, result, error."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the result.")
+@_offline_option
 @click.pass_context
-def resume(ctx: click.Context, run_id: str, app: str | None, as_json: bool, quiet: bool) -> None:
+def resume(
+    ctx: click.Context, run_id: str, app: str | None, as_json: bool, quiet: bool, offline: bool
+) -> None:
     """Continue a run here, after a crash or after fixing its code.
 
     An unfinished run continues; a failed run is reopened first. Recorded steps replay from the journal (they
@@ -382,7 +410,8 @@ def resume(ctx: click.Context, run_id: str, app: str | None, as_json: bool, quie
             workflows = _load_for(info, app)
             if info.status is RunStatus.FAILED:
                 info = await engine.reopen(run_id)
-            return await execute(engine, info, workflows, output)
+            with offline_mode(offline, app or info.source or ""):
+                return await execute(engine, info, workflows, output)
 
     info, elapsed = _run_async(main)
     report(info, elapsed, output, run_id)
@@ -422,8 +451,9 @@ def _load_for(info: RunInfo, app: str | None) -> list[Workflow[..., Any]]:
     type=click.IntRange(min=1),
     help="Runs executed at once.",
 )
+@_offline_option
 @click.pass_context
-def worker(ctx: click.Context, sources: tuple[str, ...], concurrency: int) -> None:
+def worker(ctx: click.Context, sources: tuple[str, ...], concurrency: int, offline: bool) -> None:
     """Serve workflows: execute their runs until stopped.
 
     Executes the runs of every workflow defined in SOURCES (files or modules) until Ctrl-C or SIGTERM, and
@@ -465,7 +495,8 @@ def worker(ctx: click.Context, sources: tuple[str, ...], concurrency: int) -> No
                     await task
             click.echo("stead worker stopped")
 
-    _run_async(main)
+    with offline_mode(offline, sources[0]):
+        _run_async(main)
 
 
 async def _report_finished(engine: Engine, run_id: str, status: str) -> None:

@@ -9,15 +9,16 @@ run.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .._context import Scope
+from .._context import Scope, enter_scope
 
 __all__ = [
     "AgentRun",
+    "agent_run",
     "current_agent_run",
-    "enter_agent_run",
-    "leave_agent_run",
     "nested_identity",
     "reset_nested",
 ]
@@ -45,18 +46,27 @@ def current_agent_run() -> AgentRun | None:
     return _current.get()
 
 
-def enter_agent_run(scope: Scope) -> contextvars.Token[AgentRun | None]:
+@contextmanager
+def agent_run(scope: Scope) -> Iterator[AgentRun]:
+    """Run the body as one agent run, with its own identity and its own branch of the task tree.
+
+    The SDK creates tasks of its own (guardrails, tools, streaming), and how many can depend on timing (a model
+    answered from the journal returns at once). Those tasks become children of the agent run, never of the
+    workflow task that called ``Runner.run``, so the workflow's own tasks keep their positions on replay.
+    """
     nested = _nested.get()
     if nested is not None:
         _nested.set(None)
         identity = nested
     else:
         identity = scope.next_position()
-    return _current.set(AgentRun(identity))
-
-
-def leave_agent_run(token: contextvars.Token[AgentRun | None]) -> None:
-    _current.reset(token)
+    run = AgentRun(identity)
+    token = _current.set(run)
+    try:
+        with enter_scope(Scope(scope.runtime, path=identity)):
+            yield run
+    finally:
+        _current.reset(token)
 
 
 def nested_identity(identity: str) -> contextvars.Token[str | None]:

@@ -15,7 +15,7 @@ from agents.run import AgentRunner, get_default_agent_runner, set_default_agent_
 from agents.tool import Tool
 
 from .._context import current_scope, uuid4
-from ._identity import enter_agent_run, leave_agent_run
+from ._identity import agent_run
 from ._model import DurableModel
 from ._provider import env_provider, is_default_provider
 from ._tools import durable_tools
@@ -49,24 +49,18 @@ class SteadAgentRunner(AgentRunner):
         scope = current_scope()
         if scope is None:
             return await super().run(starting_agent, input, **kwargs)
-        kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
-        token = enter_agent_run(scope)
-        try:
+        with agent_run(scope):
+            kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
             return await super().run(starting_agent, input, **kwargs)
-        finally:
-            leave_agent_run(token)
 
     def run_streamed(self, starting_agent: Agent[Any], input: Any, **kwargs: Any) -> Any:
         scope = current_scope()
         if scope is None:
             return super().run_streamed(starting_agent, input, **kwargs)
-        kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
         # The SDK's background task copies the context now, agent run included.
-        token = enter_agent_run(scope)
-        try:
+        with agent_run(scope):
+            kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
             return super().run_streamed(starting_agent, input, **kwargs)
-        finally:
-            leave_agent_run(token)
 
 
 _installed = False

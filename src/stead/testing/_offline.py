@@ -157,8 +157,9 @@ def offline_models(
     Yields the server: ``server.requests`` lists what the agents asked, ``server.errors`` the requests no rule
     answered. With ``log_path`` each request is also appended to that file as a JSON line.
 
-    stead builds its model client from the environment once per event loop, at the first agent run on that
-    loop: enter this context before the first agent run of the loop (as ``stead run --offline`` does).
+    stead builds its model client from the environment at the first agent run on an event loop and keeps it
+    until the loop's last worker stops: enter this context before starting the worker, and leave it after the
+    worker stopped (as ``stead run --offline`` does).
     """
     responder = load_offline_script(script_path)
     saved = {name: os.environ.get(name) for name in _ENV_VARS}
