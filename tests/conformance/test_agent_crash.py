@@ -1,0 +1,119 @@
+"""kill -9 of a worker in the middle of a model call or a tool call of the deep-research example, then resume.
+
+The fake model server runs in the test process, so it counts every model call across the worker's lifetimes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import stead
+from stead.testing import Drop, FakeOpenAIServer, FakeRequest
+from stead.testing._offline import load_offline_script
+
+from ..procs import APPS, ROOT, kill9, log_counts, read_until, run_json, start
+
+pytestmark = pytest.mark.slow
+
+APP = f"{APPS / 'research_app.py'}:deep_research"
+QUERY = "Are heat pumps worth it in a cold climate?"
+ANSWERS = json.dumps(["A 1970s house near Oslo", "Running costs", "A gas boiler"])
+
+
+class HangingServer:
+    """The example's offline script, except that one chosen request hangs (the first time) until released."""
+
+    def __init__(self) -> None:
+        self.script = load_offline_script(ROOT / "examples" / "deep_research" / "offline.json")
+        self.hang_at: int | None = None
+        self.count = 0
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.server = FakeOpenAIServer(self.respond)
+
+    def respond(self, request: FakeRequest) -> Any:
+        with self.lock:
+            self.count += 1
+            hang = self.count == self.hang_at
+        if hang:
+            self.reached.set()
+            self.release.wait(60)
+            return Drop()
+        return self.script(request)
+
+
+def request_keys(requests: list[FakeRequest]) -> Counter[str]:
+    return Counter(json.dumps([r.instructions, r.input_text, [o.output for o in r.tool_outputs]]) for r in requests)
+
+
+@pytest.fixture
+def models() -> Any:
+    hanging = HangingServer()
+    hanging.server.start()
+    try:
+        yield hanging
+    finally:
+        hanging.release.set()
+        hanging.server.stop()
+
+
+@pytest.mark.parametrize("where", ["model:2", "model:6", "tool:1", "tool:3"])
+async def test_crash_during_a_model_or_tool_call_then_resume(
+    engine_url: str, tmp_path: Path, models: HangingServer, where: str
+) -> None:
+    kind, _, nth = where.partition(":")
+    env = {"OPENAI_BASE_URL": models.server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": ""}
+
+    reference = run_json(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "reference",
+                         **{**env, "STEAD_TEST_LOG": str(tmp_path / "reference.log")})
+    reference_requests = len(models.server.requests)
+    assert reference["status"] == "completed"
+
+    log = tmp_path / "effects.log"
+    env["STEAD_TEST_LOG"] = str(log)
+    first = len(models.server.requests)
+    if kind == "model":
+        models.count, models.hang_at = 0, int(nth)
+        proc = start(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "crashy", **env)
+        assert await asyncio.to_thread(models.reached.wait, 60), "the worker never made that model call"
+    else:
+        proc = start(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "crashy",
+                     CRASH_TOOL=nth, **env)
+        await asyncio.to_thread(read_until, proc, "CRASH-POINT")
+    kill9(proc)
+    at_kill = len(models.server.requests)
+    tools_at_kill = log_counts(log)
+    models.release.set()
+    engine = stead.connect(engine_url)
+    try:
+        journal = await engine.steps("crashy")
+    finally:
+        await engine.close()
+    recorded_models = sum(1 for s in journal if s.kind == "model" and s.status == "done")
+    recorded_tools = sum(1 for s in journal if s.kind == "tool" and s.status == "done")
+
+    resumed = run_json(engine_url, "resume", "crashy", **env)
+    assert resumed["status"] == "completed"
+    assert resumed["result"] == reference["result"], "the report differs from an uninterrupted run's"
+
+    # The resumed worker asks the model exactly what the journal did not hold: no finished call twice.
+    after = models.server.requests[at_kill:]
+    assert len(after) == reference_requests - recorded_models
+    assert 1 <= recorded_models < reference_requests
+    recorded_keys = request_keys(models.server.requests[first:at_kill])
+    for key in request_keys(after):
+        assert recorded_keys[key] <= 1  # at most the in-flight call, which never reached the journal
+    tools = log_counts(log)
+    tool_total = sum(v for k, v in log_counts(tmp_path / "reference.log").items() if k.startswith("tool done"))
+    executed_after = sum(v for k, v in tools.items() if k.startswith("tool start")) - sum(
+        v for k, v in tools_at_kill.items() if k.startswith("tool start")
+    )
+    assert executed_after == tool_total - recorded_tools, "a finished tool call ran again, or one was skipped"
