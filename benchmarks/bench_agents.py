@@ -41,7 +41,10 @@ def hello_agent() -> Agent[Any]:
 def tool_agent() -> Agent[Any]:
     model = ScriptedModel(
         [
-            [function_call("lookup", {"key": "a"}, call_id="c1"), function_call("lookup", {"key": "b"}, call_id="c2")],
+            [
+                function_call("lookup", {"key": "a"}, call_id="c1"),
+                function_call("lookup", {"key": "b"}, call_id="c2"),
+            ],
             [assistant_message("a and b looked up")],
         ]
     )
@@ -82,7 +85,9 @@ def best_of(repeat: int, measure: Callable[[], Awaitable[float]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
@@ -90,7 +95,10 @@ def main() -> None:
 
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make, workflow in (("hello", hello_agent, durable_hello), ("tool", tool_agent, durable_tools)):
+        for name, make, workflow in (
+            ("hello", hello_agent, durable_hello),
+            ("tool", tool_agent, durable_tools),
+        ):
             figures[f"{name}_plain"] = best_of(args.repeat, lambda make=make: plain(make, args.runs))  # type: ignore[misc]
             rounds = []
             for r in range(args.repeat):

@@ -1,23 +1,25 @@
 """Handoffs: a triage agent routes each question to a specialist, and every model and tool call is journaled.
 
 The Triage Agent hands weather questions to the Weather Agent (tool ``get_weather``) and questions about shops,
-cafés and restaurants to the Local Business Agent (tools ``find_businesses`` and ``opening_hours``). The tools
+cafés and opening hours to the Local Business Agent (tools ``find_businesses`` and ``opening_hours``). The tools
 return canned data, so the only thing that leaves the machine is the model traffic.
 
 Against OpenAI (or any OpenAI-compatible server: set OPENAI_BASE_URL)::
 
+    OPENAI_API_KEY=sk-... stead run examples/triage.py:triage "How late is Costco open in Seattle?"
     OPENAI_API_KEY=sk-... stead run examples/triage.py:triage "What's the weather in Tokyo?"
-    OPENAI_API_KEY=sk-... stead run examples/triage.py:triage "Where can I get coffee in Paris?"
 
 Offline, against stead's fake model server playing ``triage.offline.json`` (its canned replies know the weather
-in Paris, Tokyo and New York, and coffee, books and bakeries in Paris)::
+in Paris, Tokyo, New York and Seattle, Costco in Seattle, and coffee, books and bakeries in Paris)::
 
+    stead run --offline examples/triage.py:triage "How late is Costco open in Seattle?"
     stead run --offline examples/triage.py:triage "What's the weather in Tokyo?"
     stead run --offline examples/triage.py:triage "Where can I get coffee in Paris?"
 
-``stead show RUN_ID`` then shows the journal, e.g. ``model · Triage Agent · gpt-4o-mini``,
-``model · Weather Agent · gpt-4o-mini``, ``tool · get_weather``, ``model · Weather Agent · gpt-4o-mini``. A run
-that crashes after ``get_weather`` resumes with the next model call; the tool does not run again.
+``stead show RUN_ID`` then shows the journal: ``model · Triage Agent · gpt-4o-mini`` (which hands off),
+``model · Local Business Agent · gpt-4o-mini``, ``tool · find_businesses``, ``model · ...``,
+``tool · opening_hours``, ``model · ...``. A run that crashes after ``find_businesses`` resumes with the next
+model call (``stead resume RUN_ID``); the tool does not run again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _FORECASTS = {
     "paris": "18°C, partly cloudy, light westerly breeze; showers likely after 6 pm",
     "tokyo": "24°C, humid and sunny; UV index high around noon",
     "new york": "12°C, clear and windy; gusts up to 40 km/h",
+    "seattle": "11°C, overcast with drizzle most of the day",
 }
 
 _BUSINESSES = {
@@ -50,6 +53,9 @@ _BUSINESSES = {
         ("Boulangerie Arlette", "71 Rue de Charonne", 4.9),
         ("Le Fournil Rose", "5 Rue Lepic", 4.4),
     ],
+    ("costco", "seattle"): [
+        ("Costco Seattle", "4401 4th Ave S", 4.5),
+    ],
 }
 
 _HOURS = {
@@ -59,6 +65,7 @@ _HOURS = {
     "Shakespeare Corner": "Every day 10:00-22:00",
     "Boulangerie Arlette": "Wed-Mon 7:00-20:00, closed Tuesdays",
     "Le Fournil Rose": "Mon-Sat 6:30-19:30",
+    "Costco Seattle": "Mon-Fri 10:00-20:30, Sat 9:30-18:00, Sun 10:00-18:00",
 }
 
 
@@ -79,7 +86,7 @@ def find_businesses(kind: str, city: str) -> str:
     """Find well-rated local businesses of a kind in a city.
 
     Args:
-        kind: What to look for: "coffee", "books" or "bakery".
+        kind: What to look for: "coffee", "books", "bakery", or a chain such as "Costco".
         city: The city, e.g. "Paris".
     """
     tool_calls["find_businesses"] += 1

@@ -114,3 +114,31 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
         assert await engine.steps("stolen") == []
     finally:
         await engine.close()
+
+
+@stead.workflow
+async def waits_then_sleeps(name: str) -> list[str]:
+    got = await stead.wait_for(name)
+    await stead.sleep(0.4)
+    return [got, "slept"]
+
+
+async def test_idle_runs_are_suspended_and_woken_by_messages_and_timers(tmp_path: Path) -> None:
+    engine = stead.connect(f"sqlite:///{tmp_path}/stead.db?suspend=0.1")
+    try:
+        handles = [await engine.start(waits_then_sleeps, f"go{i}") for i in range(20)]
+        worker = engine.worker([waits_then_sleeps])
+        async with worker:
+            changed = engine.changed()  # type: ignore[attr-defined]
+            while len(engine.store.suspended_runs()) < 20:  # type: ignore[attr-defined]
+                await changed.wait()
+                changed = engine.changed()  # type: ignore[attr-defined]
+            assert worker.active == {}, "suspended runs still hold a coroutine"  # type: ignore[attr-defined]
+            await engine.send(handles[3].run_id, "go3", "three")
+            assert await handles[3].result(timeout=20) == ["three", "slept"]
+            steps = await engine.steps(handles[3].run_id)
+            assert [s.kind for s in steps] == ["wait", "timer"]
+            assert all(s.status == "done" for s in steps)
+        assert (await engine.get(handles[4].run_id)).waiting_for == ["go4"]
+    finally:
+        await engine.close()

@@ -6,10 +6,12 @@ directory first on ``sys.path``, where a module called ``agents`` would hide the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agents import Agent
 from pydantic import BaseModel, Field
 
-if __package__:
+if TYPE_CHECKING or __package__:
     from .research_tools import web_search
 else:  # imported by workflow.py run as a file (see there)
     from research_tools import web_search

@@ -13,19 +13,26 @@ executed: list[str] = []
 
 #: Canned results, by search query; other queries get a generic snippet.
 SNIPPETS: dict[str, list[str]] = {
-    "heat pump efficiency at low temperatures": [
-        "Cold-climate air-source heat pumps keep a coefficient of performance (COP) of about 2 at -15°C "
-        "and still deliver heat down to -25°C (field study, 2023).",
-        "Efficiency falls as the outdoor temperature drops; variable-speed compressors limit the loss.",
+    "movable type before gutenberg": [
+        "Bi Sheng made movable type from baked clay in China around 1040, as Shen Kuo recorded in his "
+        "Dream Pool Essays.",
+        "The Jikji, printed in Korea in 1377, is the oldest surviving book printed with movable metal type.",
     ],
-    "heat pump running costs vs gas boiler": [
-        "With an average seasonal COP of 3, a heat pump costs about the same to run as a gas boiler at "
-        "electricity-to-gas price ratios near 3:1, and less below that.",
-        "Time-of-use tariffs cut running costs by 15-25% for households that pre-heat off-peak.",
+    "gutenberg printing press invention": [
+        "Johannes Gutenberg developed his press in Mainz around 1440-1450: a hand mould for casting metal "
+        "type, an oil-based ink, and a screw press adapted from those used for wine and paper.",
+        "The Gutenberg Bible, finished around 1455, was printed in about 180 copies.",
     ],
-    "heat pump installation cost and grants": [
-        "Typical installed cost for a 3-bedroom house: 10,000-15,000 EUR before subsidies.",
-        "Grants and tax credits cover 30-50% of the cost in several European countries and US states.",
+    "spread of printing in europe 15th century": [
+        "By 1500 printing shops worked in more than 250 European towns and had produced millions of copies "
+        "of some 30,000 editions, the books now called incunabula.",
+        "Venice became the leading centre of printing; Aldus Manutius introduced italic type and small, "
+        "portable editions of the classics.",
+    ],
+    "printing press impact on reformation and science": [
+        "Luther's writings made up about a third of all German-language books sold between 1518 and 1525.",
+        "Identical printed copies let scholars compare data and build on each other's work, a change "
+        "Elizabeth Eisenstein credits in 'The Printing Press as an Agent of Change' (1979).",
     ],
 }
 

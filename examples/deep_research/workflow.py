@@ -16,25 +16,23 @@ with the searches that had not finished, and never pays for a finished one twice
 
 Against OpenAI (or any OpenAI-compatible server: set OPENAI_BASE_URL)::
 
-    OPENAI_API_KEY=sk-... stead run examples/deep_research/workflow.py:deep_research \\
-        "Are heat pumps worth it in a cold climate?"
+    OPENAI_API_KEY=sk-... stead run examples/deep_research/workflow.py:deep_research "History of the printing press"
 
-The run prints its run id and waits for the answers to its questions. In another terminal::
+The run shows its progress and waits for the answers to its questions. In another terminal::
 
     stead show RUN_ID        # the questions, under state "questions"
-    stead send RUN_ID answers '["A 1970s house near Oslo", "Running costs", "A gas boiler"]'
+    stead send RUN_ID answers '["Gutenberg and Europe", "A general reader", "Both, with the social effects"]'
 
 To skip the wait, give the answers up front::
 
-    stead run examples/deep_research/workflow.py:deep_research "Are heat pumps worth it in a cold climate?" \\
-        -k answers='["A 1970s house near Oslo", "Running costs", "A gas boiler"]'
+    stead run examples/deep_research/workflow.py:deep_research "History of the printing press" \\
+        -k answers='["Gutenberg and Europe", "A general reader", "Both, with the social effects"]'
 
-Offline, against stead's fake model server playing ``offline.json`` (canned replies about heat pumps, whatever
-the request)::
+Offline, against stead's fake model server playing ``offline.json`` (canned replies about the printing press,
+whatever the request)::
 
-    stead run --offline examples/deep_research/workflow.py:deep_research \\
-        "Are heat pumps worth it in a cold climate?"
-    stead send RUN_ID answers '["A 1970s house near Oslo", "Running costs", "A gas boiler"]'
+    stead run --offline examples/deep_research/workflow.py:deep_research "History of the printing press"
+    stead send RUN_ID answers '["Gutenberg and Europe", "A general reader", "Both, with the social effects"]'
 
 Interrupt a run (Ctrl-C) and continue it with ``stead resume RUN_ID``: the journal replays, nothing is asked twice.
 """
@@ -42,14 +40,17 @@ Interrupt a run (Ctrl-C) and continue it with ``stead resume RUN_ID``: the journ
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents import Runner
 from agents.exceptions import AgentsException
 
 import stead
 
-if __package__:
+# Imported as a package module (`import deep_research`, `stead run examples.deep_research:deep_research`), or as a
+# file on its own by `stead run examples/deep_research/workflow.py:deep_research`, which puts this directory first
+# on sys.path. (Type checkers read the package form.)
+if TYPE_CHECKING or __package__:
     from .research_agents import (
         ClarifyingQuestions,
         ReportData,
@@ -63,7 +64,7 @@ if __package__:
         triage_agent,
         writer_agent,
     )
-else:  # `stead run examples/deep_research/workflow.py:...` imports this file alone, its directory on sys.path
+else:
     from research_agents import (
         ClarifyingQuestions,
         ReportData,

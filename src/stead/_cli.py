@@ -609,6 +609,54 @@ def cancel(ctx: click.Context, run_id: str) -> None:
         click.echo(f"cancellation of run {run_id} requested; its worker stops it")
 
 
+async def _check_waiting_for(engine: Engine, run_id: str, call_id: str) -> None:
+    from .agents._approvals import approval_message
+
+    info = await engine.get(run_id)
+    name = approval_message(call_id)
+    if name not in info.waiting_for and not info.status.finished:
+        pending = [w.removeprefix("approval:") for w in info.waiting_for if w.startswith("approval:")]
+        if pending:
+            raise UsageError(f"run {run_id} waits for approval of {', '.join(pending)}, not {call_id}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("call_id")
+@click.option("--always", is_flag=True, help="Also approve later calls of this tool by the same agent.")
+@click.pass_context
+def approve(ctx: click.Context, run_id: str, call_id: str, always: bool) -> None:
+    """Approve a tool call a run waits on (`stead show RUN_ID` lists them under approvals)."""
+    from .agents._approvals import approve as send_approval
+
+    async def main() -> None:
+        async with _connected(ctx) as engine:
+            await _check_waiting_for(engine, run_id, call_id)
+            await send_approval(engine, run_id, call_id, always=always)
+
+    _run_async(main)
+    click.echo(f"approved {call_id} of run {run_id}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("call_id")
+@click.option("-m", "--message", default=None, help="What the model is told instead of the tool's output.")
+@click.option("--always", is_flag=True, help="Also reject later calls of this tool by the same agent.")
+@click.pass_context
+def reject(ctx: click.Context, run_id: str, call_id: str, message: str | None, always: bool) -> None:
+    """Reject a tool call a run waits on; the model hears why (--message) and goes on without it."""
+    from .agents._approvals import reject as send_rejection
+
+    async def main() -> None:
+        async with _connected(ctx) as engine:
+            await _check_waiting_for(engine, run_id, call_id)
+            await send_rejection(engine, run_id, call_id, message=message, always=always)
+
+    _run_async(main)
+    click.echo(f"rejected {call_id} of run {run_id}")
+
+
 def main() -> None:
     cli(prog_name="stead")
 

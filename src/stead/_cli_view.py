@@ -87,6 +87,24 @@ def short_json(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def step_result(step: StepInfo, limit: int = 60) -> str:
+    """A step's result for people: a model step shows what the model said or which tools it called."""
+    result = step.result
+    if step.kind == "model" and isinstance(result, dict) and isinstance(result.get("output"), list):
+        parts: list[str] = []
+        for item in result["output"]:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "function_call":
+                parts.append(f"→ {item.get('name')}({item.get('arguments', '')})")
+            for content in item.get("content") or []:
+                if isinstance(content, dict) and isinstance(content.get("text"), str):
+                    parts.append(json.dumps(content["text"], ensure_ascii=False))
+        text = " ".join(parts) or "(no output)"
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    return short_json(result, limit)
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
@@ -250,7 +268,7 @@ class LineProgress(Progress):
         if step.status == "failed" and step.error is not None:
             text += f": {step.error}"
         elif step.kind != "timer":
-            text += f" -> {short_json(step.result)}"
+            text += f" -> {step_result(step)}"
         return text
 
 
@@ -385,7 +403,7 @@ def steps_table(steps: list[StepInfo], *, verbose: bool) -> Table:
         if step.error is not None:
             outcome = Text(str(step.error), style="red")
         elif step.status == "done" and step.kind != "timer":
-            outcome = Text(short_json(step.result, 200 if verbose else 60))
+            outcome = Text(step_result(step, 200 if verbose else 60))
         else:
             outcome = Text("")
         table.add_row(

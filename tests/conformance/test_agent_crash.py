@@ -51,7 +51,9 @@ class HangingServer:
 
 
 def request_keys(requests: list[FakeRequest]) -> Counter[str]:
-    return Counter(json.dumps([r.instructions, r.input_text, [o.output for o in r.tool_outputs]]) for r in requests)
+    return Counter(
+        json.dumps([r.instructions, r.input_text, [o.output for o in r.tool_outputs]]) for r in requests
+    )
 
 
 @pytest.fixture
@@ -72,8 +74,17 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     kind, _, nth = where.partition(":")
     env = {"OPENAI_BASE_URL": models.server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": ""}
 
-    reference = run_json(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "reference",
-                         **{**env, "STEAD_TEST_LOG": str(tmp_path / "reference.log")})
+    reference = run_json(
+        engine_url,
+        "run",
+        APP,
+        QUERY,
+        "-k",
+        f"answers={ANSWERS}",
+        "--run-id",
+        "reference",
+        **{**env, "STEAD_TEST_LOG": str(tmp_path / "reference.log")},
+    )
     reference_requests = len(models.server.requests)
     assert reference["status"] == "completed"
 
@@ -85,8 +96,18 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
         proc = start(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "crashy", **env)
         assert await asyncio.to_thread(models.reached.wait, 60), "the worker never made that model call"
     else:
-        proc = start(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "crashy",
-                     CRASH_TOOL=nth, **env)
+        proc = start(
+            engine_url,
+            "run",
+            APP,
+            QUERY,
+            "-k",
+            f"answers={ANSWERS}",
+            "--run-id",
+            "crashy",
+            CRASH_TOOL=nth,
+            **env,
+        )
         await asyncio.to_thread(read_until, proc, "CRASH-POINT")
     kill9(proc)
     at_kill = len(models.server.requests)
@@ -112,7 +133,9 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     for key in request_keys(after):
         assert recorded_keys[key] <= 1  # at most the in-flight call, which never reached the journal
     tools = log_counts(log)
-    tool_total = sum(v for k, v in log_counts(tmp_path / "reference.log").items() if k.startswith("tool done"))
+    tool_total = sum(
+        v for k, v in log_counts(tmp_path / "reference.log").items() if k.startswith("tool done")
+    )
     executed_after = sum(v for k, v in tools.items() if k.startswith("tool start")) - sum(
         v for k, v in tools_at_kill.items() if k.startswith("tool start")
     )

@@ -329,9 +329,7 @@ async def researcher(topics: list[str]) -> list[str]:
 
 
 async def test_parallel_agents_keep_their_own_answers(engine: stead.Engine, models: Models) -> None:
-    models.serve(
-        lambda request: Reply(Text(f"notes on {request.instructions.split()[-1].rstrip('.')}"))
-    )
+    models.serve(lambda request: Reply(Text(f"notes on {request.instructions.split()[-1].rstrip('.')}")))
     topics = ["tides", "volcanoes", "glaciers", "deltas"]
     handle = await engine.start(researcher, topics)
     async with engine.worker([researcher]):

@@ -485,3 +485,23 @@ async def test_bad_arguments_and_results(engine: stead.Engine) -> None:
             await step_handle.result(timeout=20)
     with pytest.raises(stead.RunNotFound):
         await engine.get("missing")
+
+
+@stead.workflow
+async def wait_then_gather() -> list[list[str]]:
+    await stead.wait_for("go", timeout=60)
+    results = await asyncio.gather(branch(0, 2), branch(1, 2))
+    if not gate("pass").is_set():
+        raise RuntimeError("fail once after the gather")
+    return list(results)
+
+
+async def test_a_wait_with_timeout_does_not_shift_later_positions(engine: stead.Engine) -> None:
+    handle = await engine.start(wait_then_gather)
+    await engine.send(handle.run_id, "go")
+    async with engine.worker([wait_then_gather]):
+        with pytest.raises(stead.RunFailed, match="fail once"):
+            await handle.result(timeout=20)
+        gate("pass").set()
+        await engine.reopen(handle.run_id)
+        assert await handle.result(timeout=20) == [["0-0", "0-1"], ["1-0", "1-1"]]

@@ -5,6 +5,7 @@ Nothing to call: when a worker starts, stead makes ``Runner.run`` / ``Runner.run
 a workflow the SDK behaves exactly as before.
 """
 
+from ._approvals import approval_message, approve, reject
 from ._model import MODEL_RETRY, DurableModel, response_from_json, response_to_json
 from ._provider import ModelNotConfigured, env_provider
 from ._runner import SteadAgentRunner, install
@@ -16,9 +17,12 @@ __all__ = [
     "DurableModel",
     "ModelNotConfigured",
     "SteadAgentRunner",
+    "approval_message",
+    "approve",
     "env_provider",
     "install",
     "normalize_tool_output",
+    "reject",
     "response_from_json",
     "response_to_json",
 ]

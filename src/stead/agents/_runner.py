@@ -15,6 +15,7 @@ from agents.run import AgentRunner, get_default_agent_runner, set_default_agent_
 from agents.tool import Tool
 
 from .._context import current_scope, uuid4
+from ._approvals import settle as settle_approvals
 from ._identity import agent_run
 from ._model import DurableModel
 from ._provider import env_provider, is_default_provider
@@ -51,7 +52,14 @@ class SteadAgentRunner(AgentRunner):
             return await super().run(starting_agent, input, **kwargs)
         with agent_run(scope):
             kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
-            return await super().run(starting_agent, input, **kwargs)
+            result = await super().run(starting_agent, input, **kwargs)
+            pending: list[dict[str, Any]] = []
+            while result.interruptions:
+                # Tools that need approval: wait durably for a person, then continue the same agent run.
+                state = result.to_state()
+                await settle_approvals(state, result.interruptions, pending)
+                result = await super().run(starting_agent, state, **kwargs)
+            return result
 
     def run_streamed(self, starting_agent: Agent[Any], input: Any, **kwargs: Any) -> Any:
         scope = current_scope()
@@ -71,10 +79,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from agents.agent import AgentBase
     from agents.run_internal import run_loop
 
     resolve_model = run_loop.get_model
-    resolve_tools = run_loop.get_all_tools
+    resolve_tools = AgentBase.get_all_tools
 
     def get_model(agent: Agent[Any], run_config: RunConfig) -> Model:
         model = resolve_model(agent, run_config)
@@ -82,12 +91,14 @@ def install() -> None:
             return model
         return DurableModel(model, agent.name)
 
-    async def get_all_tools(agent: Agent[Any], context_wrapper: Any) -> list[Tool]:
-        tools = await resolve_tools(agent, context_wrapper)
+    async def get_all_tools(agent: AgentBase[Any], run_context: Any) -> list[Tool]:
+        # On the agent class, so that every inventory the SDK takes is covered: each turn's, and the one it
+        # takes to run tool calls approved after an interruption.
+        tools = await resolve_tools(agent, run_context)
         return tools if current_scope() is None else durable_tools(tools)
 
     run_loop.get_model = get_model
-    run_loop.get_all_tools = get_all_tools
+    AgentBase.get_all_tools = get_all_tools  # type: ignore[method-assign,assignment]
     if type(get_default_agent_runner()) is AgentRunner:
         set_default_agent_runner(SteadAgentRunner())
     _installed = True

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ... import _integrations as integrations
 from ... import _serde
-from ..._context import Scope, enter_scope, install_task_factory
+from ..._context import Scope, enter_scope, install_task_factory, outside_workflow
 from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker
 from ..._exceptions import (
     NonDeterminismError,
@@ -53,7 +53,9 @@ class SqliteEngine(Engine):
 
     ``synchronous`` is SQLite's durability setting: NORMAL (the default) survives a crash of any process;
     FULL also survives a power loss, at a higher cost per step. ``lease`` is how many seconds a worker's claim
-    on a run lasts without renewal: a dead worker's runs are taken over after that.
+    on a run lasts without renewal: a dead worker's runs are taken over after that. ``suspend`` is how many
+    seconds a run may only wait (for a message or a timer) before its worker lets go of it, freeing its memory;
+    it is replayed when a message it waits for arrives or its timer is due (0: never suspend).
     """
 
     def __init__(self, url: str, *, lease: float | None = None, poll_interval: float = 0.02) -> None:
@@ -67,7 +69,7 @@ class SqliteEngine(Engine):
         if not path:
             raise UsageError(f"the engine URL {url!r} names no file; expected sqlite:///path/to/stead.db")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"synchronous", "lease", "poll"}
+        unknown = set(query) - {"synchronous", "lease", "poll", "suspend"}
         if unknown:
             raise UsageError(
                 f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}; known: synchronous, lease, poll"
@@ -78,6 +80,7 @@ class SqliteEngine(Engine):
         try:
             self.lease = float(query.get("lease", lease or 5.0))
             self.poll_interval = float(query.get("poll", poll_interval))
+            self.suspend_after = float(query.get("suspend", 1.0))
         except ValueError as exc:
             raise UsageError(f"bad number in {url!r}: {exc}") from None
         self.url = url
@@ -97,7 +100,8 @@ class SqliteEngine(Engine):
     def changed(self) -> asyncio.Event:
         """An event set at the next change of the database, by this process or another one."""
         if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            with outside_workflow():  # an engine task, not a task of whichever run asked first
+                self._watcher = asyncio.get_running_loop().create_task(self._watch())
         if self._changed is None:
             self._changed = asyncio.Event()
         return self._changed
@@ -324,6 +328,8 @@ class SqliteWorker(Worker):
         self.only = None if run_ids is None else set(run_ids)
         self.owner = f"{engine.host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.active: dict[str, asyncio.Task[None]] = {}
+        self.runtimes: dict[str, SqliteRun] = {}
+        self._suspending: dict[str, float | None] = {}
         self._cancelling: set[str] = set()
         self._stopping = False
         self.finished: dict[str, str] = {}
@@ -354,10 +360,14 @@ class SqliteWorker(Worker):
                 for run_id in self.store.cancel_requested(list(self.active)):
                     if run_id not in self._cancelling:
                         self.cancel_run(run_id)
+                self._suspend_idle()
                 if self.only is not None and not self.only and not self.active:
                     break
+                timeout = min(1.0, self.engine.lease / 3)
+                if self.engine.suspend_after > 0:
+                    timeout = min(timeout, self.engine.suspend_after / 2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(1.0, self.engine.lease / 3))
+                    await asyncio.wait_for(changed.wait(), timeout)
         finally:
             await self._shutdown()
             await integrations.release()
@@ -368,6 +378,17 @@ class SqliteWorker(Worker):
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+    def _suspend_idle(self) -> None:
+        """Let go of runs that have only waited for a while: they cost no memory until they wake up."""
+        if self.engine.suspend_after <= 0:
+            return
+        for run_id, runtime in self.runtimes.items():
+            if run_id in self._suspending or run_id in self._cancelling:
+                continue
+            if runtime.idle_for() >= self.engine.suspend_after:
+                self._suspending[run_id] = runtime.wake_at()  # before the cancellation unwinds the waits
+                self.active[run_id].cancel()
 
     def _renew(self, now: float) -> None:
         if not self.active:
@@ -420,6 +441,7 @@ class SqliteWorker(Worker):
             self.store.journal(run_id),
             json.loads(row.state_json) if row.state_json else {},
         )
+        self.runtimes[run_id] = runtime
         status: str | None = None
         try:
             if row.cancel_requested:
@@ -455,9 +477,14 @@ class SqliteWorker(Worker):
         except (asyncio.CancelledError, SteadInterrupt):
             # Not finished here: give the run back so that another worker (or `stead resume`) continues it.
             with contextlib.suppress(Exception):
-                self.store.release(run_id, token)
+                if run_id in self._suspending:
+                    self.store.suspend(run_id, token, self._suspending[run_id], runtime.take_state())
+                else:
+                    self.store.release(run_id, token)
         finally:
             self.active.pop(run_id, None)
+            self.runtimes.pop(run_id, None)
+            self._suspending.pop(run_id, None)
             self._cancelling.discard(run_id)
             if self.engine._local.get(run_id, (None, None))[1] is self:
                 del self.engine._local[run_id]

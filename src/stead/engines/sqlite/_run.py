@@ -6,6 +6,8 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,32 @@ class SqliteRun:
         self.state = state
         self._state_dirty = False
         self.fatal: NonDeterminismError | None = None
+        # For suspension: the run is idle when it only waits (timers, messages) and no step is under way.
+        self.in_flight = 0
+        self._blocked: dict[object, float | None] = {}
+        self._last_activity = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds the run has done nothing but wait durably (0 while a step runs or nothing waits)."""
+        if self.in_flight or not self._blocked:
+            return 0.0
+        return time.monotonic() - self._last_activity
+
+    def wake_at(self) -> float | None:
+        """When the earliest timer or wait timeout of a suspended run is due."""
+        due = [d for d in self._blocked.values() if d is not None]
+        return min(due) if due else None
+
+    @contextmanager
+    def _waiting(self, due_at: float | None) -> Iterator[None]:
+        key = object()
+        self._blocked[key] = due_at
+        self._last_activity = time.monotonic()
+        try:
+            yield
+        finally:
+            del self._blocked[key]
+            self._last_activity = time.monotonic()
 
     # -- journal helpers -----------------------------------------------------------------------------------------
 
@@ -97,6 +125,16 @@ class SqliteRun:
                 raise StepFailed(call.name, error.type, error.message, row.attempts)
             attempt = row.attempts  # it was running when the worker stopped: that attempt counts
             started = row.started_at
+        self.in_flight += 1
+        try:
+            return await self._run_attempts(call, position, fp, row, attempt, started)
+        finally:
+            self.in_flight -= 1
+            self._last_activity = time.monotonic()
+
+    async def _run_attempts(
+        self, call: StepCall, position: str, fp: str | None, row: StepRow | None, attempt: int, started: float
+    ) -> Any:
         show = call.kind in _SHOWN_WHILE_RUNNING
         while True:
             attempt += 1
@@ -223,7 +261,8 @@ class SqliteRun:
         assert row.due_at is not None
         remaining = row.due_at - time.time()
         if remaining > 0:
-            await asyncio.sleep(remaining)
+            with self._waiting(row.due_at):
+                await asyncio.sleep(remaining)
         row.status, row.finished_at, row.result_json = "done", time.time(), "null"
         self._write(row, upsert=True)
 
@@ -266,7 +305,10 @@ class SqliteRun:
                 self._write(row, upsert=True)
                 raise error
             try:
-                await asyncio.wait_for(changed.wait(), remaining)
+                # asyncio.timeout, not wait_for: a task created here would take a place in the run's task tree.
+                with self._waiting(row.due_at):
+                    async with asyncio.timeout(remaining):
+                        await changed.wait()
             except TimeoutError:
                 pass
 

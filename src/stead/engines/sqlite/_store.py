@@ -36,6 +36,8 @@ CREATE TABLE runs (
     owner TEXT,
     lease_until REAL,
     lease_token INTEGER NOT NULL DEFAULT 0,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    wake_at REAL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     finished_at REAL
@@ -84,7 +86,7 @@ _HEADER = b"SQLite format 3\x00"
 
 RUN_COLUMNS = (
     "run_id, workflow, args_json, source, status, result_json, error_json, state_json, cancel_requested, owner, "
-    "lease_until, lease_token, created_at, updated_at, finished_at"
+    "lease_until, lease_token, suspended, wake_at, created_at, updated_at, finished_at"
 )
 
 
@@ -102,6 +104,8 @@ class RunRow:
     owner: str | None
     lease_until: float | None
     lease_token: int
+    suspended: int
+    wake_at: float | None
     created_at: float
     updated_at: float
     finished_at: float | None
@@ -136,6 +140,14 @@ _UPSERT_STEP = _INSERT_STEP + (
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
     "finished_at = excluded.finished_at, due_at = excluded.due_at"
+)
+
+
+# A suspended run wakes up when cancelled, when its earliest timer is due, or when a message it waits for arrives.
+_WAKES = (
+    "(cancel_requested = 1 OR wake_at <= ? OR EXISTS (SELECT 1 FROM messages m WHERE m.run_id = runs.run_id "
+    "AND m.consumed_by IS NULL AND m.name IN (SELECT s.name FROM steps s WHERE s.run_id = runs.run_id "
+    "AND s.kind = 'wait' AND s.status = 'pending')))"
 )
 
 
@@ -250,9 +262,10 @@ class Store:
         sql = (
             f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') "
             f"AND workflow IN ({','.join('?' * len(workflows))}) "
-            "AND (owner IS NULL OR lease_until < ? OR owner LIKE ?)"
+            "AND (owner IS NULL OR lease_until < ? OR owner LIKE ?) "
+            f"AND (suspended = 0 OR {_WAKES})"
         )
-        params: list[Any] = [*workflows, now, host_prefix + "%"]
+        params: list[Any] = [*workflows, now, host_prefix + "%", now]
         if run_ids is not None:
             sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
             params.extend(run_ids)
@@ -265,7 +278,8 @@ class Store:
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET owner = ?, lease_until = ?, lease_token = lease_token + 1, status = 'running', "
-                "updated_at = ? WHERE run_id = ? AND lease_token = ? AND status IN ('pending', 'running')",
+                "suspended = 0, wake_at = NULL, updated_at = ? WHERE run_id = ? AND lease_token = ? "
+                "AND status IN ('pending', 'running')",
                 (owner, lease_until, time.time(), run_id, expected_token),
             )
             if cur.rowcount != 1:
@@ -280,6 +294,18 @@ class Store:
             )
             rows = conn.execute("SELECT run_id FROM runs WHERE owner = ? AND status = 'running'", (owner,))
             return {r[0] for r in rows}
+
+    def suspend(self, run_id: str, token: int, wake_at: float | None, state_json: str | None) -> None:
+        """Give the run up while it only waits: no worker holds it until its wake condition (see _WAKES)."""
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, state_json)
+            conn.execute(
+                "UPDATE runs SET suspended = 1, wake_at = ?, owner = NULL, lease_until = NULL WHERE run_id = ?",
+                (wake_at, run_id),
+            )
+
+    def suspended_runs(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT run_id FROM runs WHERE suspended = 1")]
 
     def release(self, run_id: str, token: int) -> None:
         self._conn.execute(

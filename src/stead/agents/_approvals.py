@@ -1,0 +1,73 @@
+"""Human approval of tool calls, durably.
+
+A tool with ``needs_approval`` stops the SDK's run with interruptions. Inside a workflow stead settles them
+itself: it publishes what waits for a person (state ``approvals``), waits durably for a message
+``approval:<call id>`` per interrupted call (``stead approve`` / ``stead reject`` send it), applies the
+decisions to the run state and continues the same agent run. ``Runner.run`` returns once the agent is done, so
+workflow code needs no change; while it waits the run costs no worker memory (the embedded engine suspends it,
+Temporal evicts it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._context import publish, wait_for
+from .._engine import Engine
+
+__all__ = ["APPROVAL_PREFIX", "approval_message", "approve", "reject", "settle"]
+
+APPROVAL_PREFIX = "approval:"
+
+
+def approval_message(call_id: str) -> str:
+    return f"{APPROVAL_PREFIX}{call_id}"
+
+
+def _describe(item: Any) -> dict[str, Any]:
+    raw = item.raw_item
+    get = raw.get if isinstance(raw, dict) else lambda key, default=None: getattr(raw, key, default)
+    return {
+        "call_id": get("call_id"),
+        "tool": item.tool_name or get("name"),
+        "arguments": get("arguments"),
+        "agent": getattr(item.agent, "name", None),
+    }
+
+
+async def settle(state: Any, interruptions: list[Any], pending: list[dict[str, Any]]) -> None:
+    """Wait for a decision on each interrupted tool call and apply it to ``state``."""
+    described = [_describe(item) for item in interruptions]
+    pending.extend(d for d in described if d["call_id"] not in {p["call_id"] for p in pending})
+    publish("approvals", list(pending))
+    for item, info in zip(interruptions, described, strict=True):
+        decision = await wait_for(approval_message(str(info["call_id"])))
+        approved, message, always = _decision(decision)
+        if approved:
+            state.approve(item, always_approve=always)
+        else:
+            state.reject(item, always_reject=always, rejection_message=message)
+        pending[:] = [p for p in pending if p["call_id"] != info["call_id"]]
+        publish("approvals", list(pending))
+
+
+def _decision(payload: Any) -> tuple[bool, str | None, bool]:
+    if isinstance(payload, bool):
+        return payload, None, False
+    if isinstance(payload, dict):
+        return bool(payload.get("approved")), payload.get("message"), bool(payload.get("always", False))
+    return False, f"unreadable decision {payload!r}", False
+
+
+async def approve(engine: Engine, run_id: str, call_id: str, *, always: bool = False) -> None:
+    """Approve a tool call a run waits on (``stead approve RUN_ID CALL_ID``)."""
+    await engine.send(run_id, approval_message(call_id), {"approved": True, "always": always})
+
+
+async def reject(
+    engine: Engine, run_id: str, call_id: str, *, message: str | None = None, always: bool = False
+) -> None:
+    """Reject a tool call a run waits on; ``message`` is what the model is told instead of the tool's output."""
+    await engine.send(
+        run_id, approval_message(call_id), {"approved": False, "message": message, "always": always}
+    )

@@ -1,0 +1,119 @@
+"""Tools that need a person's approval pause the run durably; approve/reject continue it, also after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from typing import Any
+
+import pytest
+
+import stead
+from stead.agents import approve, reject
+from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall
+
+from ..apps.approval_app import refunds, support
+from ..procs import APPS, close, log_counts, read_until, run_json, start, stead_cmd
+from ..procs import env as proc_env
+
+pytestmark = pytest.mark.asyncio
+
+
+def respond(request: FakeRequest) -> Reply:
+    if request.last_tool_outputs:
+        return Reply(Text(f"Done: {request.last_tool_outputs[-1].output}"))
+    return Reply(ToolCall("refund", {"order_id": "A17", "amount": 25.0}, call_id="call_refund_1"))
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Any:
+    srv = FakeOpenAIServer(respond).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    refunds.clear()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def waiting_for_approval(engine: stead.Engine, run_id: str) -> stead.RunInfo:
+    for _ in range(2000):
+        info = await engine.get(run_id)
+        if info.waiting_for:
+            return info
+        await asyncio.sleep(0.01)
+    raise AssertionError("the run never waited for an approval")
+
+
+async def test_approve_runs_the_tool_once(engine: stead.Engine, server: FakeOpenAIServer) -> None:
+    handle = await engine.start(support, "Please refund order A17, it arrived broken.")
+    async with engine.worker([support]):
+        info = await waiting_for_approval(engine, handle.run_id)
+        assert info.waiting_for == ["approval:call_refund_1"]
+        assert info.state["approvals"] == [
+            {
+                "call_id": "call_refund_1",
+                "tool": "refund",
+                "arguments": '{"order_id": "A17", "amount": 25.0}',
+                "agent": "Support",
+            }
+        ]
+        assert refunds == []
+        await approve(engine, handle.run_id, "call_refund_1")
+        assert await handle.result(timeout=30) == "Done: refunded 25.00 on order A17"
+    assert refunds == ["A17"]
+    assert (await engine.get(handle.run_id)).state["approvals"] == []
+    assert len(server.requests) == 2
+
+
+async def test_reject_tells_the_model_and_skips_the_tool(
+    engine: stead.Engine, server: FakeOpenAIServer
+) -> None:
+    handle = await engine.start(support, "Refund A17 twice please.")
+    async with engine.worker([support]):
+        await waiting_for_approval(engine, handle.run_id)
+        await reject(engine, handle.run_id, "call_refund_1", message="Refunds over 20 need a manager.")
+        assert await handle.result(timeout=30) == "Done: Refunds over 20 need a manager."
+    assert refunds == []
+
+
+@pytest.mark.slow
+async def test_crash_while_waiting_for_approval(
+    engine_url: str, tmp_path: Any, server: FakeOpenAIServer
+) -> None:
+    log = tmp_path / "effects.log"
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": str(log)}
+    app = str(APPS / "approval_app.py")
+    engine = stead.connect(engine_url)
+    try:
+        handle = await engine.start(support, "Please refund order A17.", run_id="refund-a17", source=app)
+        first = start(engine_url, "worker", app, **env)
+        await asyncio.to_thread(read_until, first, "serving")
+        await waiting_for_approval(engine, handle.run_id)
+        first.kill()  # SIGKILL: the worker dies while the run waits for a person
+        first.wait()
+        close(first)
+        requests_before = len(server.requests)
+        wrong = await asyncio.to_thread(
+            subprocess.run,
+            stead_cmd(engine_url, "approve", "refund-a17", "call_other"),
+            capture_output=True,
+            text=True,
+            env=proc_env(**env),
+        )
+        assert wrong.returncode == 2 and "waits for approval of call_refund_1" in wrong.stderr
+        done = await asyncio.to_thread(
+            subprocess.run,
+            stead_cmd(engine_url, "approve", "refund-a17", "call_refund_1"),
+            capture_output=True,
+            text=True,
+            env=proc_env(**env),
+        )
+        assert done.returncode == 0, done.stderr
+        resumed = run_json(engine_url, "resume", "refund-a17", **env)
+    finally:
+        await engine.close()
+    assert resumed["result"] == "Done: refunded 25.00 on order A17"
+    assert log_counts(log)["refund A17"] == 1
+    assert len(server.requests) == requests_before + 1, "the model call before the approval was repeated"
