@@ -23,7 +23,6 @@ async def test_two_workers_share_fifty_runs(tmp_path: Path) -> None:
     log = tmp_path / "effects.log"
     engine = stead.connect(url)
     try:
-        handles = [await engine.start(sequential, 4, f"run{i}", run_id=f"r{i}") for i in range(50)]
         workers = [
             start(url, "worker", str(APPS / "crash_app.py"), "--concurrency", "8", STEAD_TEST_LOG=str(log))
             for _ in range(2)
@@ -31,6 +30,8 @@ async def test_two_workers_share_fifty_runs(tmp_path: Path) -> None:
         try:
             for proc in workers:
                 await asyncio.to_thread(read_until, proc, "serving")
+            # Both workers are polling before the first run appears, so both get a share.
+            handles = [await engine.start(sequential, 4, f"run{i}", run_id=f"r{i}") for i in range(50)]
             results = [await h.result(timeout=120) for h in handles]
         finally:
             for proc in workers:

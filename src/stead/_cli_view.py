@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -18,7 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ._cli_usage import fmt_tokens, usage_section
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
+from ._events import RunEvent
+from ._usage import usage
 
 #: Journal entries that are bookkeeping rather than work: hidden from timelines unless asked for.
 HIDDEN_KINDS = frozenset({"now", "patch"})
@@ -345,16 +348,20 @@ class LiveProgress(Progress):
 # -- ls and show ----------------------------------------------------------------------------------------------
 
 
-def runs_table(runs: list[RunInfo]) -> Table:
+def runs_table(runs: list[RunInfo], tokens: dict[str, int] | None = None) -> Table:
+    """The runs, one a line; ``tokens`` gives the model tokens each run used (see ``stead.usage``)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("run id", "workflow", "status", "steps", "waiting for", "updated", "duration"):
-        table.add_column(column, justify="right" if column in ("steps", "duration") else "left", no_wrap=True)
+    for column in ("run id", "workflow", "status", "steps", "tokens", "waiting for", "updated", "duration"):
+        right = column in ("steps", "tokens", "duration")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for info in runs:
+        used = (tokens or {}).get(info.run_id, 0)
         table.add_row(
             info.run_id,
             info.workflow,
             styled(str(info.status)),
             str(info.steps),
+            fmt_tokens(used, compact=True) if used else "-",
             ", ".join(info.waiting_for) or "-",
             fmt_age(info.updated_at),
             fmt_duration(run_duration(info)),
@@ -382,6 +389,7 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
         out += [Text("\npublished state", style="bold"), Text(pretty_json(info.state))]
     out.append(Text(f"\nsteps ({info.steps})", style="bold"))
     out.append(steps_table(steps, verbose=verbose) if steps else Text("(none recorded)", style="dim"))
+    out += usage_section(usage(steps))
     if info.status is RunStatus.COMPLETED:
         out += [Text("\nresult", style="bold"), Text(pretty_json(info.result))]
     elif info.error is not None:
@@ -422,3 +430,58 @@ def steps_table(steps: list[StepInfo], *, verbose: bool) -> Table:
         if verbose and step.error is not None and step.error.details:
             table.add_row("", "", Text(step.error.details, style="dim"), "", "", "", "")
     return table
+
+
+class EventPrinter:
+    """Prints a run's event stream for people: a header per model or tool attempt, then its tokens as they come.
+
+    When an attempt fails (or a worker died in the middle of it), the text it printed is void: the printer says
+    so before the next attempt's text begins.
+    """
+
+    def __init__(self, write: Callable[[str], object] | None = None) -> None:
+        self._write = write or _stdout_write
+        self._open: dict[str, int] = {}  # position -> attempt whose text is being printed
+        self._at_line_start = True
+
+    def _line(self, text: str) -> None:
+        if not self._at_line_start:
+            self._write("\n")
+        self._write(text + "\n")
+        self._at_line_start = True
+
+    def __call__(self, event: RunEvent) -> None:
+        data = event.data
+        if event.kind == "attempt_started":
+            previous = self._open.get(event.position)
+            if previous is not None:
+                self._line(f"   (attempt {previous} was cut off: ignore its text above)")
+            label = (data or {}).get("summary") or (data or {}).get("name") or event.position
+            suffix = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            self._line(f"── {label}{suffix}")
+            self._open[event.position] = event.attempt
+        elif event.kind == "text":
+            text = str(data)
+            self._write(text)
+            self._at_line_start = text.endswith("\n")
+        elif event.kind == "attempt_failed":
+            retry = (data or {}).get("retry_in")
+            then = f"; retrying in {retry:.1f}s, ignore its text above" if retry is not None else ""
+            self._line(f"   ✗ attempt {event.attempt} failed: {(data or {}).get('error')}{then}")
+            self._open.pop(event.position, None)
+        elif event.kind == "step_done":
+            if not self._at_line_start:
+                self._line("")
+            self._open.pop(event.position, None)
+        else:
+            self._line(f"[{event.kind}] {short_json(data, 120)}")
+
+    def close(self) -> None:
+        if not self._at_line_start:
+            self._write("\n")
+            self._at_line_start = True
+
+
+def _stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

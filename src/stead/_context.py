@@ -13,7 +13,7 @@ import contextvars
 import hashlib
 import random as _random
 import uuid as _uuid
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +62,11 @@ class StepCall:
     position: str | None = None
     """The step's identity in the run, for callers that know a stabler one than the task tree (an agent run's
     tool call id); by default the next position of the calling task."""
+
+    remote: Callable[[], tuple[str, Any] | None] | None = None
+    """For engines that run steps on other machines (Temporal), where ``fn`` cannot travel: returns the name of a
+    handler registered with ``stead._workflow.remote_handler`` and its JSON input, or None if this call cannot
+    travel. Called at most once, only by engines that need it, so that it costs nothing elsewhere."""
 
 
 class RunRuntime(Protocol):

@@ -6,12 +6,13 @@ import abc
 import enum
 import importlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from ._events import RunEvent
 from ._exceptions import RunCancelled, RunFailed, UsageError
 from ._workflow import Workflow
 
@@ -272,6 +273,13 @@ class Engine(abc.ABC):
         run_ids: Iterable[str] | None = None,
     ) -> Worker:
         """A worker for these workflows; with ``run_ids``, it executes only those runs and stops after them."""
+
+    def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
+        """The events the run's steps stream (model tokens, attempts), oldest first, from after event ``after``.
+
+        With ``follow``, waits for new events until the run finishes; else stops at the last one stored.
+        """
+        raise UsageError(f"the engine {self.url} does not stream run events")
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -21,7 +21,8 @@ and control flow that user code must not swallow::
         ├── RunCancelled
         ├── StepFailed
         ├── WaitTimeout
-        └── NonDeterminismError
+        ├── NonDeterminismError
+        └── BudgetExceeded
 
     SteadInterrupt (BaseException)  control flow; `except Exception` does not catch it
     └── LeaseLost
@@ -29,7 +30,11 @@ and control flow that user code must not swallow::
 
 from __future__ import annotations
 
+import ast
+import re
+
 __all__ = [
+    "BudgetExceeded",
     "DatabaseError",
     "EngineError",
     "EngineUnavailable",
@@ -173,6 +178,77 @@ class NonDeterminismError(RunError):
         self.position = position
         self.recorded = recorded
         self.requested = requested
+
+
+_BUDGET_MESSAGE = re.compile(
+    r"^(?P<what>token|cost) budget exceeded: the run has used (?P<spent>\$?[0-9.]+)(?: tokens)? in "
+    r"(?P<calls>[0-9]+) model calls?(?:, and its next call (?:sends|costs) at least (?P<next>\$?[0-9.]+)"
+    r"(?: tokens)?)?; the limit is (?P<limit>\$?[0-9.]+)(?: tokens)?\. The model call of agent (?P<agent>.*) "
+    r"was not made\.$"
+)
+
+
+class BudgetExceeded(RunError):
+    """The run's budget (``stead.budget``) does not allow its next model call, which was not made.
+
+    ``limit`` says which limit ("tokens" or "cost_usd"); ``spent`` is what the run had used, ``maximum`` the
+    limit, ``next_call`` the least the refused call would have added (0 when the limit was already reached),
+    ``agent`` whose call it was. The decision is journaled: a replay raises the same exception at the same point.
+    """
+
+    stead_retryable = False
+
+    def __init__(
+        self,
+        limit: str,
+        spent: float,
+        maximum: float,
+        next_call: float = 0.0,
+        agent: str | None = None,
+        calls: int = 0,
+    ) -> None:
+        def amount(value: float) -> str:
+            return f"{int(value)} tokens" if limit == "tokens" else f"${value:.6f}"
+
+        what = "token" if limit == "tokens" else "cost"
+        message = f"{what} budget exceeded: the run has used {amount(spent)} in {calls} model call"
+        message += "" if calls == 1 else "s"
+        if next_call > 0:
+            verb = "sends" if limit == "tokens" else "costs"
+            message += f", and its next call {verb} at least {amount(next_call)}"
+        message += f"; the limit is {amount(maximum)}. The model call of agent {agent!r} was not made."
+        super().__init__(message)
+        whole = limit == "tokens"
+        self.limit = limit
+        self.spent: float = int(spent) if whole else spent
+        self.maximum: float = int(maximum) if whole else maximum
+        self.next_call: float = int(next_call) if whole else next_call
+        self.agent = agent
+        self.calls = calls
+
+    @classmethod
+    def from_message(cls, message: str) -> BudgetExceeded | None:
+        """The exception again from its message (as journaled), or None if the message is not one of ours."""
+        match = _BUDGET_MESSAGE.match(message)
+        if match is None:
+            return None
+
+        def number(text: str | None) -> float:
+            return float(text.lstrip("$")) if text else 0.0
+
+        limit = "tokens" if match["what"] == "token" else "cost_usd"
+        try:
+            agent = ast.literal_eval(match["agent"])
+        except (ValueError, SyntaxError):
+            agent = None
+        return cls(
+            limit,
+            number(match["spent"]),
+            number(match["limit"]),
+            number(match["next"]),
+            agent if isinstance(agent, str) else None,
+            int(match["calls"]),
+        )
 
 
 # -- control flow ---------------------------------------------------------------------------------------------

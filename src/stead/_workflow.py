@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import inspect
 import typing
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from . import _serde
+from . import _observe, _serde
 from ._context import StepCall, current_scope
 from ._exceptions import InvalidArguments, UsageError
 from ._retry import RetryPolicy
 
-__all__ = ["Step", "Workflow", "step", "workflow"]
+__all__ = [
+    "RemoteContext",
+    "Step",
+    "Workflow",
+    "find_step",
+    "remote_handler",
+    "resolve_remote",
+    "step",
+    "workflow",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,6 +43,28 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return typing.get_type_hints(fn)
     except Exception:  # unresolvable forward references: fall back to plain JSON values
         return {}
+
+
+def _decode_bound(
+    signature: inspect.Signature,
+    param_types: dict[str, Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    owner: str,
+) -> tuple[list[Any], dict[str, Any]]:
+    """Arguments read back from JSON, each rebuilt as the type its parameter is annotated with."""
+    bound = signature.bind(*args, **kwargs)
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        annotation = param_types.get(name, Any)
+        what = f"argument {name!r} of {owner}"
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            bound.arguments[name] = tuple(_serde.decode(v, annotation, what) for v in value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            bound.arguments[name] = {k: _serde.decode(v, annotation, what) for k, v in value.items()}
+        else:
+            bound.arguments[name] = _serde.decode(value, annotation, what)
+    return list(bound.args), dict(bound.kwargs)
 
 
 class Workflow(Generic[P, R]):
@@ -72,18 +105,9 @@ class Workflow(Generic[P, R]):
 
     def decode_args(self, args_json: str) -> tuple[list[Any], dict[str, Any]]:
         data = _serde.loads(args_json)
-        bound = self.signature.bind(*data["args"], **data["kwargs"])
-        for name, value in bound.arguments.items():
-            kind = self.signature.parameters[name].kind
-            annotation = self._param_types[name]
-            what = f"argument {name!r} of workflow {self.name!r}"
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                bound.arguments[name] = tuple(_serde.decode(v, annotation, what) for v in value)
-            elif kind is inspect.Parameter.VAR_KEYWORD:
-                bound.arguments[name] = {k: _serde.decode(v, annotation, what) for k, v in value.items()}
-            else:
-                bound.arguments[name] = _serde.decode(value, annotation, what)
-        return list(bound.args), dict(bound.kwargs)
+        return _decode_bound(
+            self.signature, self._param_types, data["args"], data["kwargs"], f"workflow {self.name!r}"
+        )
 
     def encode_result(self, value: Any) -> str:
         return _serde.dumps(value, f"the result of workflow {self.name!r}")
@@ -139,11 +163,21 @@ class Step(Generic[P, R]):
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = _signature(fn)
-        self._result_type = _hints(fn).get("return", Any)
+        hints = _hints(fn)
+        self._param_types = {p: hints.get(p, Any) for p in self.signature.parameters}
+        self._result_type = hints.get("return", Any)
         functools.update_wrapper(self, fn)
+        _steps[(getattr(fn, "__module__", None) or "", self.name)] = self
 
     def __repr__(self) -> str:
         return f"<stead.Step {self.name}>"
+
+    def decode_args(self, data: Any) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments of a call from their JSON form ``[args, kwargs]`` (as journaled), typed again."""
+        args, kwargs = data
+        return _decode_bound(
+            self.signature, self._param_types, list(args), dict(kwargs), f"step {self.name!r}"
+        )
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         scope = current_scope()
@@ -201,6 +235,16 @@ def step(
 
 async def call_in_attempt(call: StepCall) -> Any:
     """Run one attempt of a step's function: async functions on the loop, sync ones in a thread."""
+    observed = _observe.attempt(call)  # None unless an exporter (stead.otel) observes attempts
+    if observed is None:
+        return await _attempt(call)
+    with observed as outcome:
+        outcome.result = await _attempt(call)
+        outcome.returned = True
+    return outcome.result
+
+
+async def _attempt(call: StepCall) -> Any:
     if inspect.iscoroutinefunction(call.fn):
         coro = call.fn(*call.args, **call.kwargs)
     else:
@@ -208,3 +252,74 @@ async def call_in_attempt(call: StepCall) -> Any:
     if call.timeout is None:
         return await coro
     return await asyncio.wait_for(coro, call.timeout)
+
+
+# -- running steps by name, on workers that did not start them ------------------------------------------------
+
+#: Every step defined in this process, by (module, name). Engines whose steps run on other workers (Temporal)
+#: find them here: the worker that executes a step has loaded the same program.
+_steps: weakref.WeakValueDictionary[tuple[str, str], Step[..., Any]] = weakref.WeakValueDictionary()
+
+
+def find_step(name: str, module: str | None = None) -> Step[..., Any]:
+    """The step called ``name`` (defined in ``module`` if that module defines one); raises UsageError."""
+    if module is not None:
+        found = _steps.get((module, name))
+        if found is not None:
+            return found
+    candidates = [s for (_, n), s in list(_steps.items()) if n == name]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UsageError(
+            f"no step named {name!r} is defined in this worker; start the worker with the program that "
+            "defines it (`stead worker app.py`), at module level"
+        )
+    modules = ", ".join(sorted(s.fn.__module__ for s in candidates))
+    raise UsageError(
+        f"several steps are named {name!r} (in {modules}); give them distinct names with @stead.step(name=...)"
+    )
+
+
+class RemoteContext(Protocol):
+    """What an engine tells a remote handler about the step it runs."""
+
+    run_id: str
+    position: str
+
+    async def earlier(self, position: str) -> tuple[Any, Any] | None:
+        """The remote input and the result (JSON) of an earlier step of the same run, if the engine has them."""
+
+
+RemoteHandler = Callable[[Any, RemoteContext], Awaitable[Any]]
+
+_remote: dict[str, RemoteHandler] = {}
+
+
+def remote_handler(name: str) -> Callable[[RemoteHandler], RemoteHandler]:
+    """Register a handler that runs a step from its JSON input (see ``StepCall.remote``).
+
+    Name it ``"package.module:name"`` after the module that registers it: a worker that does not know the
+    handler yet imports that module.
+    """
+
+    def register(fn: RemoteHandler) -> RemoteHandler:
+        _remote[name] = fn
+        return fn
+
+    return register
+
+
+def resolve_remote(name: str) -> RemoteHandler:
+    handler = _remote.get(name)
+    if handler is None:
+        module, sep, _ = name.partition(":")
+        if sep:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise UsageError(f"the step handler {name!r} needs module {module!r}: {exc}") from None
+        handler = _remote.get(name)
+    if handler is None:
+        raise UsageError(f"no step handler named {name!r} is registered in this worker")
+    return handler

@@ -2,25 +2,31 @@
 
 Nothing to call: when a worker starts, stead makes ``Runner.run`` / ``Runner.run_streamed`` durable inside
 ``@stead.workflow`` functions. Every model call and every function tool call becomes a journaled step; outside
-a workflow the SDK behaves exactly as before.
+a workflow the SDK behaves exactly as before. A session passed to ``Runner.run`` is journaled too (its reads and
+writes are steps); :class:`RunSession` is conversation memory kept by the run itself.
 """
 
 from ._approvals import approval_message, approve, reject
 from ._model import MODEL_RETRY, DurableModel, response_from_json, response_to_json
 from ._provider import ModelNotConfigured, env_provider
 from ._runner import SteadAgentRunner, install
+from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
 from ._tools import TOOL_RETRY, normalize_tool_output
 
 __all__ = [
     "MODEL_RETRY",
+    "SESSION_RETRY",
     "TOOL_RETRY",
     "DurableModel",
+    "JournaledSession",
     "ModelNotConfigured",
+    "RunSession",
     "SteadAgentRunner",
     "approval_message",
     "approve",
     "env_provider",
     "install",
+    "journaled_session",
     "normalize_tool_output",
     "reject",
     "response_from_json",

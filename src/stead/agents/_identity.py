@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)
 class AgentRun:
     id: str
     model_calls: int = 0

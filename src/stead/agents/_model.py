@@ -17,13 +17,16 @@ from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tool import Tool
-from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseTextDeltaEvent
 from pydantic import TypeAdapter
 
 from .. import _serde
 from .._context import StepCall, current_scope
+from .._events import emit
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
+from ._remote import ModelRequest, model_remote
+from ._usage import execute_model_step
 
 __all__ = ["MODEL_RETRY", "DurableModel", "response_from_json", "response_to_json"]
 
@@ -92,16 +95,18 @@ class DurableModel(Model):
     async def _cleanup_on_run_end(self, owner: object) -> None:
         await self.inner._cleanup_on_run_end(owner)
 
-    def _step(self, fn: Any, fingerprint: str) -> StepCall:
+    def _step(self, fn: Any, fingerprint: str, request: ModelRequest | None = None) -> StepCall:
         run = current_agent_run()
+        position = run.next_model_position() if run is not None else None
         return StepCall(
-            position=run.next_model_position() if run is not None else None,
+            position=position,
             name=f"model:{self.agent_name}",
             fn=fn,
             args_json=fingerprint,
             retry=self.retry,
             kind="model",
             summary=f"model · {self.agent_name} · {self.model}",
+            remote=None if request is None else model_remote(self.inner, run, position, request),
         )
 
     async def get_response(
@@ -157,7 +162,21 @@ class DurableModel(Model):
             previous_response_id,
             conversation_id,
         )
-        data = await scope.runtime.execute_step(scope, self._step(call, fingerprint))
+        request = ModelRequest(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            previous_response_id,
+            conversation_id,
+            prompt,
+            tracing=tracing,
+        )
+        data = await execute_model_step(
+            scope, self.agent_name, self.model, self._step(call, fingerprint, request)
+        )
         return response_from_json(data)
 
     async def stream_response(
@@ -205,7 +224,9 @@ class DurableModel(Model):
                 conversation_id=conversation_id,
                 prompt=prompt,
             ):
-                if isinstance(event, ResponseCompletedEvent):
+                if isinstance(event, ResponseTextDeltaEvent):
+                    emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
+                elif isinstance(event, ResponseCompletedEvent):
                     completed = event.response
             if completed is None:
                 raise ConnectionError("the model's stream ended without a response.completed event")
@@ -221,7 +242,22 @@ class DurableModel(Model):
             previous_response_id,
             conversation_id,
         )
-        data = await scope.runtime.execute_step(scope, self._step(call, fingerprint))
+        request = ModelRequest(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            previous_response_id,
+            conversation_id,
+            prompt,
+            stream=True,
+            tracing=tracing,
+        )
+        data = await execute_model_step(
+            scope, self.agent_name, self.model, self._step(call, fingerprint, request)
+        )
         response = Response.model_validate(data)
         # One synthetic terminal event carries the whole response; the runner builds its items from it.
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)

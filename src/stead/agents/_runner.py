@@ -19,7 +19,9 @@ from ._approvals import settle as settle_approvals
 from ._identity import agent_run
 from ._model import DurableModel
 from ._provider import env_provider, is_default_provider
+from ._sessions import use_in_run
 from ._tools import durable_tools
+from ._tracing import install_trace_provider
 
 __all__ = ["SteadAgentRunner", "install"]
 
@@ -50,8 +52,9 @@ class SteadAgentRunner(AgentRunner):
         scope = current_scope()
         if scope is None:
             return await super().run(starting_agent, input, **kwargs)
-        with agent_run(scope):
+        with agent_run(scope) as run:
             kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
+            kwargs["session"] = use_in_run(kwargs.get("session"), run.id)  # reads and writes become steps
             result = await super().run(starting_agent, input, **kwargs)
             pending: list[dict[str, Any]] = []
             while result.interruptions:
@@ -66,8 +69,9 @@ class SteadAgentRunner(AgentRunner):
         if scope is None:
             return super().run_streamed(starting_agent, input, **kwargs)
         # The SDK's background task copies the context now, agent run included.
-        with agent_run(scope):
+        with agent_run(scope) as run:
             kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
+            kwargs["session"] = use_in_run(kwargs.get("session"), run.id)
             return super().run_streamed(starting_agent, input, **kwargs)
 
 
@@ -101,4 +105,5 @@ def install() -> None:
     AgentBase.get_all_tools = get_all_tools  # type: ignore[method-assign,assignment]
     if type(get_default_agent_runner()) is AgentRunner:
         set_default_agent_runner(SteadAgentRunner())
+    install_trace_provider()  # deterministic trace and span ids in workflows, nothing emitted twice on replay
     _installed = True

@@ -14,6 +14,7 @@ from .._context import StepCall, current_scope
 from .._exceptions import SerializationError
 from .._retry import RetryPolicy
 from ._identity import current_agent_run, nested_identity, reset_nested
+from ._remote import tool_remote
 
 __all__ = ["durable_tools", "normalize_tool_output"]
 
@@ -69,6 +70,7 @@ def _durable(tool: FunctionTool) -> FunctionTool:
             kind="tool",
             summary=f"tool · {name}",
             position=position,
+            remote=tool_remote(tool, ctx, arguments),
         )
         return await scope.runtime.execute_step(scope, step)
 

@@ -10,15 +10,17 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from ... import _integrations as integrations
+from ... import _observe as observe
 from ... import _serde
 from ..._context import Scope, enter_scope, install_task_factory, outside_workflow
 from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker
+from ..._events import RunEvent
 from ..._exceptions import (
     NonDeterminismError,
     RunFinished,
@@ -241,6 +243,25 @@ class SqliteEngine(Engine):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
+    async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
+        self._row(run_id)
+        last = after
+        while True:
+            changed = self.changed()
+            rows = self.store.events(run_id, last)
+            for event_id, position, attempt, kind, data_json, at in rows:
+                last = event_id
+                yield RunEvent(event_id, position, attempt, kind, _serde.loads(data_json), _ts(at))
+            if rows:
+                continue
+            if not follow or RunStatus(self._row(run_id).status).finished:
+                if not self.store.events(run_id, last, limit=1):
+                    return
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
+
     async def reopen(self, run_id: str) -> RunInfo:
         row = self._row(run_id)
         if row.status == "failed":
@@ -372,8 +393,16 @@ class SqliteWorker(Worker):
             await self._shutdown()
             await integrations.release()
 
+    def _abandon(self, run_id: str) -> None:
+        """The run goes on later or elsewhere: what its code does while this execution unwinds is not news."""
+        runtime = self.runtimes.get(run_id)
+        if runtime is not None:
+            runtime.replaying = True
+
     async def _shutdown(self) -> None:
         tasks = list(self.active.values())
+        for run_id in list(self.active):
+            self._abandon(run_id)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -388,6 +417,7 @@ class SqliteWorker(Worker):
                 continue
             if runtime.idle_for() >= self.engine.suspend_after:
                 self._suspending[run_id] = runtime.wake_at()  # before the cancellation unwinds the waits
+                self._abandon(run_id)
                 self.active[run_id].cancel()
 
     def _renew(self, now: float) -> None:
@@ -396,6 +426,7 @@ class SqliteWorker(Worker):
         held = self.store.renew(self.owner, now + self.engine.lease)
         for run_id, task in list(self.active.items()):
             if run_id not in held:
+                self._abandon(run_id)
                 task.cancel()  # another worker took it over: stop without writing
 
     def _claimable(self, row: RunRow, now: float) -> bool:
@@ -450,7 +481,8 @@ class SqliteWorker(Worker):
                 try:
                     integrations.activate()
                     args, kwargs = workflow.decode_args(row.args_json)
-                    with enter_scope(Scope(runtime)):
+                    observed = observe.execution(runtime, workflow.name, row.created_at)
+                    with enter_scope(Scope(runtime)), observed:
                         value = await workflow.fn(*args, **kwargs)
                     if runtime.fatal is not None:
                         raise runtime.fatal

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ... import _serde
 from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
 from ..._engine import ErrorInfo
+from ..._events import Attempt, attempt_scope
 from ..._exceptions import NonDeterminismError, SerializationError, SteadInterrupt, StepFailed, WaitTimeout
 from ..._workflow import call_in_attempt
 from ._store import StepRow
@@ -41,14 +42,43 @@ class SqliteRun:
         self.run_id = run_id
         self.token = token
         self.journal = journal
+        # True until this execution does something the journal does not hold, and again once the worker abandons
+        # the execution (suspension, shutdown, lost lease): see stead._observe.replaying.
+        self.replaying = bool(journal)
         self.visited: set[str] = set()
         self.state = state
         self._state_dirty = False
         self.fatal: NonDeterminismError | None = None
         # For suspension: the run is idle when it only waits (timers, messages) and no step is under way.
+        self._events: list[tuple[str, int, str, str, float]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
         self.in_flight = 0
         self._blocked: dict[object, float | None] = {}
         self._last_activity = time.monotonic()
+
+    # -- events ---------------------------------------------------------------------------------------------------
+
+    def _sink(self, kind: str, position: str, attempt: int, data: Any) -> None:
+        self._events.append((position, attempt, kind, json.dumps(data, separators=(",", ":")), time.time()))
+        # Batched: a token stream costs one write per 50 ms, not one per token, and no token waits longer.
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(0.05, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_handle = None
+        try:
+            self.flush_events()
+        except SteadInterrupt:
+            self._events.clear()  # the run is no longer ours: its events are not either
+
+    def flush_events(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._events:
+            events, self._events = self._events, []
+            self.store.append_events(self.run_id, self.token, events)
+            self.engine.notify_local()
 
     def idle_for(self) -> float:
         """Seconds the run has done nothing but wait durably (0 while a step runs or nothing waits)."""
@@ -99,6 +129,7 @@ class SqliteRun:
         return json.dumps(self.state, separators=(",", ":"))
 
     def _write(self, row: StepRow, *, upsert: bool = False) -> None:
+        self.replaying = False
         self.store.record_step(self.run_id, self.token, row, self.take_state(), upsert=upsert)
 
     def unvisited(self) -> list[StepRow]:
@@ -135,57 +166,45 @@ class SqliteRun:
     async def _run_attempts(
         self, call: StepCall, position: str, fp: str | None, row: StepRow | None, attempt: int, started: float
     ) -> Any:
-        show = call.kind in _SHOWN_WHILE_RUNNING
+        show = lifecycle = call.kind in _SHOWN_WHILE_RUNNING
+        self.replaying = False
         while True:
             attempt += 1
             attempt_started = time.time()
             if show:
                 self._write(
-                    StepRow(
-                        position,
-                        call.name,
-                        call.kind,
-                        fp,
-                        "running",
-                        None,
-                        None,
-                        attempt,
-                        call.summary,
-                        started,
-                        None,
-                        None,
-                    ),
+                    _attempt_row(call, position, fp, attempt, started, "running"),
                     upsert=True,
                 )
+            if lifecycle:
+                self._sink("attempt_started", position, attempt, {"name": call.name, "summary": call.summary})
             try:
-                with outside_workflow():
+                with outside_workflow(), attempt_scope(Attempt(self.run_id, position, attempt, self._sink)):
                     value = await call_in_attempt(call)
             except (asyncio.CancelledError, SteadInterrupt):
+                self.flush_events()
                 raise
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and not str(exc) and call.timeout is not None:
                     exc = TimeoutError(f"attempt {attempt} timed out after {call.timeout:g}s")
                 info = ErrorInfo.from_exception(exc)
-                if call.retry.retryable(exc) and call.retry.allows(attempt):
-                    delay = call.retry.delay(attempt, exc)
+                delay = (
+                    call.retry.delay(attempt, exc)
+                    if call.retry.retryable(exc) and call.retry.allows(attempt)
+                    else None
+                )
+                if lifecycle or self._events:
+                    # Consumers drop what this attempt streamed.
+                    self._sink("attempt_failed", position, attempt, {"error": str(info), "retry_in": delay})
+                    self.flush_events()
+                if delay is not None:
                     self.store.record_attempt(
                         self.run_id, self.token, position, attempt, info.to_json(), attempt_started, delay
                     )
                     # The step shows in timelines while it waits for its next attempt.
                     self._write(
-                        StepRow(
-                            position,
-                            call.name,
-                            call.kind,
-                            fp,
-                            "running",
-                            None,
-                            None,
-                            attempt,
-                            call.summary,
-                            started,
-                            None,
-                            time.time() + delay,
+                        _attempt_row(
+                            call, position, fp, attempt, started, "running", due_at=time.time() + delay
                         ),
                         upsert=True,
                     )
@@ -194,19 +213,15 @@ class SqliteRun:
                     await asyncio.sleep(delay)
                     continue
                 self._write(
-                    StepRow(
+                    _attempt_row(
+                        call,
                         position,
-                        call.name,
-                        call.kind,
                         fp,
-                        "failed",
-                        None,
-                        info.to_json(),
                         attempt,
-                        call.summary,
                         started,
-                        time.time(),
-                        None,
+                        "failed",
+                        error_json=info.to_json(),
+                        finished_at=time.time(),
                     ),
                     upsert=show or row is not None,
                 )
@@ -217,23 +232,16 @@ class SqliteRun:
                 text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             except ValueError as exc:
                 raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+            self.flush_events()  # what the attempt streamed, before the step counts as done
             self._write(
-                StepRow(
-                    position,
-                    call.name,
-                    call.kind,
-                    fp,
-                    "done",
-                    text,
-                    None,
-                    attempt,
-                    call.summary,
-                    started,
-                    time.time(),
-                    None,
+                _attempt_row(
+                    call, position, fp, attempt, started, "done", result_json=text, finished_at=time.time()
                 ),
                 upsert=show or row is not None,
             )
+            if lifecycle or self._events:
+                self._sink("step_done", position, attempt, None)
+                self.flush_events()
             return data
 
     async def sleep(self, scope: Scope, seconds: float) -> None:
@@ -295,6 +303,7 @@ class SqliteRun:
             changed = self.engine.changed()
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
             if payload is not None:
+                self.replaying = False
                 self.engine.notify_local()
                 return _serde.loads(payload)
             remaining = None if row.due_at is None else row.due_at - time.time()
@@ -348,3 +357,32 @@ class SqliteRun:
 
 
 _MISSING = object()
+
+
+def _attempt_row(
+    call: StepCall,
+    position: str,
+    fp: str | None,
+    attempt: int,
+    started: float,
+    status: str,
+    *,
+    result_json: str | None = None,
+    error_json: str | None = None,
+    finished_at: float | None = None,
+    due_at: float | None = None,
+) -> StepRow:
+    return StepRow(
+        position,
+        call.name,
+        call.kind,
+        fp,
+        status,
+        result_json,
+        error_json,
+        attempt,
+        call.summary,
+        started,
+        finished_at,
+        due_at,
+    )

@@ -80,6 +80,16 @@ CREATE TABLE messages (
     consumed_by TEXT
 );
 CREATE INDEX messages_pending ON messages (run_id, name, consumed_by);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    position TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data_json TEXT,
+    at REAL NOT NULL
+);
+CREATE INDEX events_by_run ON events (run_id, id);
 """
 
 _HEADER = b"SQLite format 3\x00"
@@ -448,6 +458,27 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (run_id, position, attempt, error_json, started_at, time.time(), retry_in),
             )
+
+    # -- events --------------------------------------------------------------------------------------------------
+
+    def append_events(self, run_id: str, token: int, events: list[tuple[str, int, str, str, float]]) -> None:
+        """Append (position, attempt, kind, data_json, at) events of a run this worker holds."""
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, None)
+            conn.executemany(
+                "INSERT INTO events (run_id, position, attempt, kind, data_json, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, *event) for event in events],
+            )
+
+    def events(
+        self, run_id: str, after: int, limit: int = 1000
+    ) -> list[tuple[int, str, int, str, str, float]]:
+        rows = self._conn.execute(
+            "SELECT id, position, attempt, kind, data_json, at FROM events WHERE run_id = ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (run_id, after, limit),
+        )
+        return list(rows)
 
     # -- messages ------------------------------------------------------------------------------------------------
 

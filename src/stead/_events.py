@@ -1,0 +1,71 @@
+"""Events a run streams to consumers outside its worker while steps run: tokens, attempts, progress.
+
+A step emits with :func:`emit` (the agents integration emits the model's text deltas); the engine stores each
+event with the step's position and attempt number, and ``engine.events(run_id)`` (``stead tail``) yields them.
+Events belong to one attempt: when an attempt fails, an ``attempt_failed`` event follows, and a consumer drops
+what that attempt emitted. Steps replayed from the journal emit nothing, so a replay streams nothing again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Attempt", "RunEvent", "attempt_scope", "current_attempt", "emit"]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One event of a run, as consumers see it."""
+
+    id: int
+    """Increases with every event of the run: resume a stream with ``engine.events(run_id, after=id)``."""
+    position: str
+    """The step that emitted it."""
+    attempt: int
+    """The attempt of that step; drop what an attempt emitted when its ``attempt_failed`` event arrives."""
+    kind: str
+    """"attempt_started", "text" (a token delta), "attempt_failed", "step_done", or a step's own kind."""
+    data: Any
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The step attempt running in this context, and where its events go."""
+
+    run_id: str
+    position: str
+    attempt: int
+    sink: Callable[[str, str, int, Any], None]
+    """``sink(kind, position, attempt, data)``, provided by the engine."""
+
+
+_current: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("stead_attempt", default=None)
+
+
+def current_attempt() -> Attempt | None:
+    return _current.get()
+
+
+@contextmanager
+def attempt_scope(attempt: Attempt) -> Iterator[Attempt]:
+    token = _current.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _current.reset(token)
+
+
+def emit(kind: str, data: Any = None) -> None:
+    """Stream an event from inside a step to the run's consumers. Outside a step attempt it does nothing."""
+    attempt = _current.get()
+    if attempt is None:
+        return
+    from ._serde import to_json_value
+
+    attempt.sink(kind, attempt.position, attempt.attempt, to_json_value(data, f"the data of event {kind!r}"))

