@@ -108,6 +108,14 @@ def step_result(step: StepInfo, limit: int = 60) -> str:
     return short_json(result, limit)
 
 
+def how_to_answer(run_id: str, name: str) -> str:
+    """The command that delivers what a run waits for."""
+    if name.startswith("approval:"):
+        call_id = name.removeprefix("approval:")
+        return f"stead approve {run_id} {call_id}, or stead reject {run_id} {call_id} -m WHY"
+    return f"stead send {run_id} {name} JSON"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
@@ -253,7 +261,7 @@ class LineProgress(Progress):
                 click.echo(self.line(step))
             elif step.kind == "wait" and step.position not in self.waiting:
                 self.waiting.add(step.position)
-                click.echo(f"{self.prefix(step)}: waiting (stead send {self.run_id} {step.name} JSON)")
+                click.echo(f"{self.prefix(step)}: waiting ({how_to_answer(self.run_id, step.name)})")
         sys.stdout.flush()
 
     @staticmethod
@@ -328,7 +336,7 @@ class LiveProgress(Progress):
         if not waits:
             return table
         hint = Text(
-            f"waiting for message {waits[0].name!r}: stead send {self.run_id} {waits[0].name} JSON",
+            f"waiting for message {waits[0].name!r}: {how_to_answer(self.run_id, waits[0].name)}",
             style="cyan",
         )
         return Group(table, hint)
