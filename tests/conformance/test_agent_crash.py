@@ -56,6 +56,19 @@ def request_keys(requests: list[FakeRequest]) -> Counter[str]:
     )
 
 
+async def settled_journal(engine: stead.Engine, run_id: str) -> list[stead.StepInfo]:
+    """The journal once what the killed worker had already sent has arrived (on Temporal a completion can reach
+    the server a moment after the kill; the embedded engine is settled at once)."""
+    previous = await engine.steps(run_id)
+    for _ in range(25):
+        await asyncio.sleep(0.2)
+        current = await engine.steps(run_id)
+        if [(s.position, s.status) for s in current] == [(s.position, s.status) for s in previous]:
+            return current
+        previous = current
+    return previous
+
+
 @pytest.fixture
 def models() -> Any:
     hanging = HangingServer()
@@ -115,7 +128,7 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     models.release.set()
     engine = stead.connect(engine_url)
     try:
-        journal = await engine.steps("crashy")
+        journal = await settled_journal(engine, "crashy")
     finally:
         await engine.close()
     recorded_models = sum(1 for s in journal if s.kind == "model" and s.status == "done")
@@ -125,9 +138,11 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     assert resumed["status"] == "completed"
     assert resumed["result"] == reference["result"], "the report differs from an uninterrupted run's"
 
-    # The resumed worker asks the model exactly what the journal did not hold: no finished call twice.
+    # The resumed worker asks the model only what the journal did not hold: no finished call twice. (What it did
+    # hold may be undercounted on Temporal, where a completion sent just before the kill can still be on its way
+    # when the journal is read; the equal report above shows nothing was skipped.)
     after = models.server.requests[at_kill:]
-    assert len(after) == reference_requests - recorded_models
+    assert len(after) <= reference_requests - recorded_models
     assert 1 <= recorded_models < reference_requests
     recorded_keys = request_keys(models.server.requests[first:at_kill])
     for key in request_keys(after):
@@ -139,4 +154,7 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     executed_after = sum(v for k, v in tools.items() if k.startswith("tool start")) - sum(
         v for k, v in tools_at_kill.items() if k.startswith("tool start")
     )
-    assert executed_after == tool_total - recorded_tools, "a finished tool call ran again, or one was skipped"
+    assert executed_after <= tool_total - recorded_tools, "a finished tool call ran again"
+    assert sum(v for k, v in tools.items() if k.startswith("tool done")) >= tool_total, (
+        "a tool call was skipped"
+    )

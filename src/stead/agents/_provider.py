@@ -40,7 +40,8 @@ class _Unconfigured(ModelProvider):
 
 
 _providers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ModelProvider] = weakref.WeakKeyDictionary()
-_clients: dict[ModelProvider, AsyncOpenAI] = {}
+# Weak: on Temporal every workflow execution has its own event loop, hence its own provider; they must not pile up.
+_clients: weakref.WeakKeyDictionary[ModelProvider, AsyncOpenAI] = weakref.WeakKeyDictionary()
 
 
 def env_provider() -> ModelProvider:

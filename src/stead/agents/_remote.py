@@ -314,8 +314,17 @@ def tool_remote(
             json.dumps(context)
         except (SerializationError, TypeError, ValueError):
             context = None
-        data = {"tool": tool.name, "module": where[0], "attr": where[1], "arguments": arguments}
-        return TOOL_HANDLER, {**data, "call_id": call_id, "context": context}
+        data: dict[str, Any] = {
+            "tool": tool.name,
+            "module": where[0],
+            "arguments": arguments,
+            "call_id": call_id,
+        }
+        if where[1] != tool.name:
+            data["attr"] = where[1]
+        if context is not None:
+            data["context"] = context
+        return TOOL_HANDLER, data
 
     return build
 
@@ -476,7 +485,7 @@ async def tool(data: Any, ctx: RemoteContext) -> Any:
     """Invoke a module-level function tool with the model's arguments; return its output as JSON data."""
     from ._tools import normalize_tool_output
 
-    found = _find_tool(str(data["tool"]), str(data["module"]), str(data["attr"]))
+    found = _find_tool(str(data["tool"]), str(data["module"]), str(data.get("attr") or data["tool"]))
     context: ToolContext[Any] = ToolContext(
         context=data.get("context"),
         tool_name=found.name,

@@ -1,7 +1,28 @@
 """The Temporal engine: ``temporal://host:port?namespace=default&task_queue=stead``.
 
-Each stead workflow is a Temporal workflow type of the same name; each step an activity whose summary tells the
-story in Temporal's UI. Needs the ``temporal`` extra: ``pip install 'stead[temporal]'``.
+The same stead program runs here as on the embedded engine; how its parts map onto Temporal:
+
+* **Runs.** A run is a workflow execution whose workflow id is the run id (used once: ``REJECT_DUPLICATE``) and
+  whose type is the stead workflow's name. Its arguments are the input; what it publishes and the messages it
+  waits for are in its memo (readable with no worker running) and behind the query ``stead.state``. The runs of
+  an engine are the workflows of its task queue.
+* **Steps.** Each step is one activity (type ``stead.step``) whose summary tells the story in Temporal's UI
+  ("model · Triage · gpt-4o-mini", "tool · get_weather"). A ``@stead.step`` is found by name on the worker; model
+  and tool calls travel in a serialized form (``stead.agents._remote``); a closure that cannot travel runs on
+  the worker that made it, through that worker's own task queue. Steps heartbeat while they run (``heartbeat``,
+  default 4 s), so a step lost with its worker is retried within seconds. stead's retry policy decides retries in
+  the activity (jitter, Retry-After as ``next_retry_delay``, errors not worth retrying as ``non_retryable``).
+* **Identity.** Positions come from the task tree as on the embedded engine; each recorded result echoes its
+  step's name, position and argument fingerprint, so that code which asks for another step than the history
+  holds raises NonDeterminismError naming both.
+* **Timers, messages, values.** ``sleep`` is a timer; ``send`` a signal that the run buffers until
+  ``wait_for`` takes it (``wait_condition``, with a timer for the timeout); ``now``, ``uuid4``, ``random`` are
+  Temporal's deterministic values; ``patched`` is Temporal's patch marker.
+* **Reopen.** A failed run is reset to the workflow task that scheduled its first failed step (or its last one):
+  recorded steps before it replay, the rest runs again.
+
+Workflow code runs unsandboxed, on Temporal's deterministic event loop. Needs the ``temporal`` extra:
+``pip install 'stead[temporal]'``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from ..._events import Attempt, attempt_scope
 from ..._exceptions import SerializationError
 from ..._retry import RetryPolicy
 from ..._workflow import call_in_attempt, find_step, resolve_remote
-from ._codec import ACTIVITY_STEP, error_dict, policy_from_json
+from ._codec import ACTIVITY_STEP, error_dict, policy_of
 from ._config import TemporalOptions
 from ._stream import AttemptStream
 
@@ -88,7 +88,7 @@ class StepActivities:
         if info.heartbeat_timeout:
             interval = max(info.heartbeat_timeout.total_seconds() / 4, 0.05)
             beat = asyncio.create_task(_heartbeat(prior, interval), name="stead-heartbeat")
-        policy = policy_from_json(data["retry"])
+        policy = policy_of(info.retry_policy, data.get("jitter"))
         run_id = info.workflow_id or ""
         temporal_run_id = info.workflow_run_id or ""
         position = data["position"]
@@ -237,6 +237,7 @@ class StepActivities:
         handle = self.client.get_workflow_handle(run_id, run_id=temporal_run_id or None)
         converter = self.client.data_converter.payload_converter
         inputs: dict[int, tuple[str, Any]] = {}
+        found: dict[str, tuple[Any, Any]] = {}
         async for event in handle.fetch_history_events():
             if event.HasField("activity_task_scheduled_event_attributes"):
                 attrs = event.activity_task_scheduled_event_attributes
@@ -250,10 +251,9 @@ class StepActivities:
                 scheduled = inputs.get(done.scheduled_event_id)
                 if scheduled is not None and done.result.payloads:
                     envelope = converter.from_payload(done.result.payloads[0])
-                    self._remember(
-                        (run_id, temporal_run_id, scheduled[0]), (scheduled[1], envelope.get("value"))
-                    )
-        return self._remembered.get((run_id, temporal_run_id, position))
+                    found[scheduled[0]] = (scheduled[1], envelope.get("value"))
+                    self._remember((run_id, temporal_run_id, scheduled[0]), found[scheduled[0]])
+        return found.get(position)
 
 
 def _clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
@@ -263,6 +263,8 @@ def _clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
 
 
 async def _heartbeat(prior: list[dict[str, Any]], interval: float) -> None:
+    # Not at once: a step that ends within the interval sends no heartbeat (a heartbeat pending at completion
+    # costs the step another round trip to the server).
     while True:
-        activity.heartbeat(prior)
         await asyncio.sleep(interval)
+        activity.heartbeat(prior)

@@ -27,8 +27,7 @@ __all__ = [
     "QUERY_STATE",
     "error_dict",
     "json_size",
-    "policy_from_json",
-    "policy_to_json",
+    "policy_of",
     "temporal_policy",
 ]
 
@@ -53,25 +52,21 @@ def error_dict(error: ErrorInfo) -> dict[str, Any]:
     return {"type": error.type, "message": error.message}
 
 
-def policy_to_json(policy: RetryPolicy) -> dict[str, Any]:
-    return {
-        "max_attempts": policy.max_attempts,
-        "initial_interval": policy.initial_interval,
-        "backoff": policy.backoff,
-        "max_interval": policy.max_interval,
-        "jitter": policy.jitter,
-        "non_retryable": [e if isinstance(e, str) else e.__name__ for e in policy.non_retryable],
-    }
-
-
-def policy_from_json(data: dict[str, Any]) -> RetryPolicy:
+def policy_of(temporal: TemporalRetryPolicy | None, jitter: float | None) -> RetryPolicy:
+    """A step's stead policy, read back on the worker from the Temporal policy it was scheduled with (which
+    carries everything but the jitter, sent only when it is not the default)."""
+    if temporal is None:
+        return RetryPolicy()
+    initial = temporal.initial_interval.total_seconds()
     return RetryPolicy(
-        max_attempts=int(data["max_attempts"]),
-        initial_interval=float(data["initial_interval"]),
-        backoff=float(data["backoff"]),
-        max_interval=float(data["max_interval"]),
-        jitter=float(data["jitter"]),
-        non_retryable=tuple(str(n) for n in data.get("non_retryable", ())),
+        max_attempts=temporal.maximum_attempts,
+        initial_interval=initial,
+        backoff=temporal.backoff_coefficient,
+        max_interval=temporal.maximum_interval.total_seconds()
+        if temporal.maximum_interval
+        else 100 * initial,
+        jitter=RetryPolicy.jitter if jitter is None else jitter,
+        non_retryable=tuple(temporal.non_retryable_error_types or ()),
     )
 
 

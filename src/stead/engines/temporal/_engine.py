@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import ResetReapplyType
+from temporalio.api.enums.v1 import ResetReapplyType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -36,6 +36,7 @@ from ..._events import RunEvent
 from ..._exceptions import (
     EngineError,
     EngineUnavailable,
+    NonDeterminismError,
     RunFinished,
     RunIdConflict,
     RunNotFound,
@@ -53,6 +54,13 @@ __all__ = ["TemporalEngine"]
 R = TypeVar("R")
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
+
+# Workflow task failures that are part of normal operation, not a reason the run cannot move.
+_ROUTINE_TASK_FAILURES = {
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE,
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+}
 
 _STATUS_QUERY = {
     RunStatus.PENDING: ["Running"],
@@ -203,18 +211,27 @@ class TemporalEngine(Engine):
     async def _read(self, run_id: str) -> tuple[RunInfo, list[HistoryEvent], Any]:
         client = await self.client()
         async with self._rpc(run_id):
+            # The history before the description: a step the history shows that the description no longer lists
+            # as pending has ended (see timeline), never one scheduled after the description was taken.
+            events = [e async for e in self._handle(client, run_id).fetch_history_events()]
             description = await self._handle(client, run_id).describe()
             memo = await description.memo()
-        events = await self._events(client, run_id, description.run_id)
         converter = client.data_converter.payload_converter
         raw = description.raw_description.workflow_execution_info
         status = run_status(raw.status, events)
         result: Any = None
         error: ErrorInfo | None = None
+        stuck: ErrorInfo | None = None
         args: Any = None
         for event in events:
             kind = event.WhichOneof("attributes")
-            if kind == "workflow_execution_started_event_attributes":
+            if kind == "workflow_task_completed_event_attributes":
+                stuck = None
+            elif kind == "workflow_task_failed_event_attributes":
+                failed = event.workflow_task_failed_event_attributes
+                if failed.cause not in _ROUTINE_TASK_FAILURES:
+                    stuck = error_of(failed.failure, converter)
+            elif kind == "workflow_execution_started_event_attributes":
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
                 args = converter.from_payload(payloads[0]) if payloads else None
             elif kind == "workflow_execution_completed_event_attributes":
@@ -224,6 +241,15 @@ class TemporalEngine(Engine):
                 error = error_of(event.workflow_execution_failed_event_attributes.failure, converter)
             elif kind == "workflow_execution_timed_out_event_attributes":
                 error = ErrorInfo("TimeoutError", "the run exceeded its Temporal execution timeout")
+        if stuck is not None and not status.finished:
+            # Its workflow task keeps failing: say why, since the run will not move until that is fixed.
+            hint = (
+                f"; no worker serves workflow {description.workflow_type!r} on task queue "
+                f"{raw.task_queue!r}: start one with the program that defines it (stead worker app.py)"
+                if "not registered" in stuck.message
+                else " (the run waits: it continues once a worker whose code matches its history takes it)"
+            )
+            error = ErrorInfo(stuck.type, stuck.message.rstrip(".") + hint, stuck.details)
         info = RunInfo(
             run_id=run_id,
             workflow=description.workflow_type,
@@ -374,6 +400,28 @@ class TemporalEngine(Engine):
         async with self._rpc(run_id):
             await client.workflow_service.reset_workflow_execution(request)
         return await self.get(run_id)
+
+    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> None:
+        """Replay the run's recorded history with the given code, running nothing; raise NonDeterminismError if
+        the code no longer asks for what the history recorded (check a change before deploying it)."""
+        from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+        from ._runtime import Serving, workflow_class
+
+        client = await self.client()
+        async with self._rpc(run_id):
+            history = await self._handle(client, run_id).fetch_history()
+        serving = Serving(self.options, {}, own_queue=f"{self.options.task_queue}/replay")
+        replayer = Replayer(
+            workflows=[workflow_class(wf, serving) for wf in workflows],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if serving.diverged:
+            raise serving.diverged[0]
+        if result.replay_failure is not None:
+            failure = result.replay_failure
+            raise NonDeterminismError(run_id, "?", "the recorded history", f"other commands: {failure}")
 
     def worker(
         self,

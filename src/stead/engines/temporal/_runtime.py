@@ -22,7 +22,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from ... import _observe, _serde
 from ..._context import Scope, StepCall, _scoped_task_factory
 from ..._context import _current as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
+from ..._retry import RetryPolicy
 from ..._workflow import Workflow, find_step
 from ._activities import CLOSURE_LOST, closures
 from ._codec import (
@@ -46,7 +47,6 @@ from ._codec import (
     MEMO_WAITING,
     QUERY_STATE,
     json_size,
-    policy_to_json,
     temporal_policy,
 )
 from ._config import TemporalOptions
@@ -59,9 +59,16 @@ class TemporalRun:
     """The runtime (``stead._context.RunRuntime``) of one run, inside its Temporal workflow."""
 
     def __init__(
-        self, run_id: str, options: TemporalOptions, inbox: dict[str, deque[Any]], own_queue: str
+        self,
+        run_id: str,
+        options: TemporalOptions,
+        inbox: dict[str, deque[Any]],
+        own_queue: str,
+        diverged: list[NonDeterminismError] | None = None,
     ) -> None:
         self.run_id = run_id
+        self.diverged = [] if diverged is None else diverged
+        """Where this worker collects the runs whose code diverged from their history (for replay checks)."""
         self.options = options
         self.own_queue = own_queue
         """The task queue only this worker polls: steps whose closures live here run through it."""
@@ -129,9 +136,11 @@ class TemporalRun:
             "position": position,
             "fp": fp,
             "summary": call.summary,
-            "retry": policy_to_json(call.retry),
-            "timeout": call.timeout,
         }
+        if call.timeout is not None:
+            data["timeout"] = call.timeout
+        if call.retry.jitter != RetryPolicy.jitter:
+            data["jitter"] = call.retry.jitter
         summary = call.summary or call.name
         retry = temporal_policy(call.retry)
         timeout = timedelta(
@@ -206,6 +215,7 @@ class TemporalRun:
             was += f" with inputs {recorded.get('fp')}"
             now += f" with inputs {asked['fp']}"
         self.fatal = NonDeterminismError(self.run_id, asked["position"], was, now)
+        self.diverged.append(self.fatal)
         raise self.fatal
 
     def _failed(self, call: StepCall, asked: dict[str, Any], err: ActivityError) -> BaseException:
@@ -364,6 +374,7 @@ class Serving:
     """Runs this worker finished, with their status (for `stead worker` to report)."""
     own_queue: str
     """The task queue only this worker polls."""
+    diverged: list[NonDeterminismError] = field(default_factory=list)
 
 
 def _closed_elsewhere(loop: asyncio.AbstractEventLoop) -> bool:
@@ -390,7 +401,7 @@ async def _observed(run: TemporalRun, wf: Workflow[..., Any], created: float, fn
 async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Serving, data: Any) -> Any:
     info = workflow.info()
     options = serving.options
-    run = TemporalRun(info.workflow_id, options, instance._inbox, serving.own_queue)
+    run = TemporalRun(info.workflow_id, options, instance._inbox, serving.own_queue, serving.diverged)
     instance._run = run
     loop = asyncio.get_running_loop()
     _scope_tasks(loop)
@@ -438,6 +449,11 @@ async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Se
             # that resets context variables fails; that is no failure of the run, which another worker continues.
             raise GeneratorExit from None
         error = run.fatal or exc
+        if isinstance(error, NonDeterminismError) and workflow.unsafe.is_replaying():
+            # The code diverged in the middle of the recorded history, where failing the run is itself a divergence:
+            # fail the workflow task instead, with stead's message. The run waits, unchanged, for a worker whose
+            # code matches (fixed, or guarded with stead.patched); `stead show` says why it does not move.
+            raise error from None
         run.flush()
         done("failed")
         text = "".join(traceback.format_exception(error)).rstrip()
