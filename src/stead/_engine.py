@@ -6,6 +6,8 @@ import abc
 import enum
 import importlib
 import os
+import re
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -291,6 +293,26 @@ class Engine(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
+
+
+def prepare_start(
+    workflow: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], run_id: str | None
+) -> tuple[str, str]:
+    """What every engine checks before it starts a run; returns the run id (given or new) and the arguments' JSON."""
+    if not isinstance(workflow, Workflow):
+        raise UsageError(f"engine.start() needs a @stead.workflow function, got {workflow!r}")
+    args_json = workflow.encode_args(args, kwargs)
+    if run_id is None:
+        run_id = f"{workflow.name}-{uuid.uuid4().hex[:12]}"
+    if not _RUN_ID.match(run_id):
+        raise UsageError(
+            f"invalid run id {run_id!r}: use 1 to 200 letters, digits and . _ : @ + = -, starting with a letter "
+            "or digit"
+        )
+    return run_id, args_json
 
 
 def engine_url(url: str | None = None) -> str:

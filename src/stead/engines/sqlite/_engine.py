@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import socket
 import time
 import uuid
@@ -19,7 +18,7 @@ from ... import _integrations as integrations
 from ... import _observe as observe
 from ... import _serde
 from ..._context import Scope, enter_scope, install_task_factory, outside_workflow
-from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker
+from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker, prepare_start
 from ..._events import RunEvent
 from ..._exceptions import (
     NonDeterminismError,
@@ -35,19 +34,9 @@ from ._store import RunRow, StepRow, Store
 
 R = TypeVar("R")
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
-
 
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
-
-
-def _check_run_id(run_id: str) -> None:
-    if not _RUN_ID.match(run_id):
-        raise UsageError(
-            f"invalid run id {run_id!r}: use 1 to 200 letters, digits and . _ : @ + = -, starting with a letter "
-            "or digit"
-        )
 
 
 class SqliteEngine(Engine):
@@ -133,12 +122,7 @@ class SqliteEngine(Engine):
         source: str | None = None,
         **kwargs: Any,
     ) -> RunHandle[R]:
-        if not isinstance(workflow, Workflow):
-            raise UsageError(f"engine.start() needs a @stead.workflow function, got {workflow!r}")
-        args_json = workflow.encode_args(args, kwargs)
-        if run_id is None:
-            run_id = f"{workflow.name}-{uuid.uuid4().hex[:12]}"
-        _check_run_id(run_id)
+        run_id, args_json = prepare_start(workflow, args, kwargs, run_id)
         created, row = self.store.insert_run(run_id, workflow.name, args_json, source)
         if not created:
             if row.workflow != workflow.name:

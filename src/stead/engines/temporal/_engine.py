@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ... import _serde
-from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo
+from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, prepare_start
 from ..._events import RunEvent
 from ..._exceptions import (
     EngineError,
@@ -53,7 +52,6 @@ __all__ = ["TemporalEngine"]
 
 R = TypeVar("R")
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
 
 # Workflow task failures that are part of normal operation, not a reason the run cannot move.
 _ROUTINE_TASK_FAILURES = {
@@ -149,21 +147,13 @@ class TemporalEngine(Engine):
         source: str | None = None,
         **kwargs: Any,
     ) -> RunHandle[R]:
-        if not isinstance(workflow, Workflow):
-            raise UsageError(f"engine.start() needs a @stead.workflow function, got {workflow!r}")
-        data = json.loads(workflow.encode_args(args, kwargs))
+        run_id, args_json = prepare_start(workflow, args, kwargs, run_id)
+        data = json.loads(args_json)
         size = json_size(data)
         if size > self.options.payload_limit:
             raise SerializationError(
                 f"the arguments of workflow {workflow.name!r} take {size:,} bytes, over the "
                 f"{self.options.payload_limit:,} bytes a Temporal payload may take; pass a reference to large data"
-            )
-        if run_id is None:
-            run_id = f"{workflow.name}-{uuid.uuid4().hex[:12]}"
-        if not _RUN_ID.match(run_id):
-            raise UsageError(
-                f"invalid run id {run_id!r}: use 1 to 200 letters, digits and . _ : @ + = -, starting with a "
-                "letter or digit"
             )
         fingerprint = _serde.fingerprint(json.dumps(data, sort_keys=True))
         client = await self.client()
