@@ -52,28 +52,38 @@ def model_name_of(model: Model) -> str:
     return type(model).__name__
 
 
-def _request_fingerprint(
-    system_instructions: str | None,
-    input: str | list[TResponseInputItem],
-    model_settings: ModelSettings,
-    tools: list[Tool],
-    output_schema: AgentOutputSchemaBase | None,
-    handoffs: list[Handoff],
-    previous_response_id: str | None,
-    conversation_id: str | None,
-) -> str:
+def _request_fingerprint(r: ModelRequest) -> str:
     """The request as JSON: on replay the same position must ask the model the same thing."""
     request = {
-        "instructions": system_instructions,
-        "input": input,
-        "settings": model_settings.to_json_dict(),
-        "tools": [getattr(t, "name", type(t).__name__) for t in tools],
-        "output": output_schema.name() if output_schema is not None else None,
-        "handoffs": [h.tool_name for h in handoffs],
-        "previous_response_id": previous_response_id,
-        "conversation_id": conversation_id,
+        "instructions": r.system_instructions,
+        "input": r.input,
+        "settings": r.model_settings.to_json_dict(),
+        "tools": [getattr(t, "name", type(t).__name__) for t in r.tools],
+        "output": r.output_schema.name() if r.output_schema is not None else None,
+        "handoffs": [h.tool_name for h in r.handoffs],
+        "previous_response_id": r.previous_response_id,
+        "conversation_id": r.conversation_id,
     }
     return json.dumps(_serde.to_json_value(request, "the model request"), sort_keys=True, default=str)
+
+
+def _arguments(r: ModelRequest) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The request as the arguments of ``Model.get_response`` / ``stream_response``."""
+    positional = (
+        r.system_instructions,
+        r.input,
+        r.model_settings,
+        r.tools,
+        r.output_schema,
+        r.handoffs,
+        r.tracing,
+    )
+    keywords = {
+        "previous_response_id": r.previous_response_id,
+        "conversation_id": r.conversation_id,
+        "prompt": r.prompt,
+    }
+    return positional, keywords
 
 
 class DurableModel(Model):
@@ -123,45 +133,6 @@ class DurableModel(Model):
         conversation_id: str | None,
         prompt: Any | None,
     ) -> ModelResponse:
-        async def call() -> Any:
-            response = await self.inner.get_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            )
-            return response_to_json(response)
-
-        scope = current_scope()
-        if scope is None:
-            return await self.inner.get_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            )
-        fingerprint = _request_fingerprint(
-            system_instructions,
-            input,
-            model_settings,
-            tools,
-            output_schema,
-            handoffs,
-            previous_response_id,
-            conversation_id,
-        )
         request = ModelRequest(
             system_instructions,
             input,
@@ -174,9 +145,16 @@ class DurableModel(Model):
             prompt,
             tracing=tracing,
         )
-        data = await execute_model_step(
-            scope, self.agent_name, self.model, self._step(call, fingerprint, request)
-        )
+        args, kwargs = _arguments(request)
+        scope = current_scope()
+        if scope is None:
+            return await self.inner.get_response(*args, **kwargs)
+
+        async def call() -> Any:
+            return response_to_json(await self.inner.get_response(*args, **kwargs))
+
+        step = self._step(call, _request_fingerprint(request), request)
+        data = await execute_model_step(scope, self.agent_name, self.model, step)
         return response_from_json(data)
 
     async def stream_response(
@@ -193,55 +171,6 @@ class DurableModel(Model):
         conversation_id: str | None,
         prompt: Any | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        scope = current_scope()
-        if scope is None:
-            async for event in self.inner.stream_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            ):
-                yield event
-            return
-
-        async def call() -> Any:
-            completed: Response | None = None
-            async for event in self.inner.stream_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            ):
-                if isinstance(event, ResponseTextDeltaEvent):
-                    emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
-                elif isinstance(event, ResponseCompletedEvent):
-                    completed = event.response
-            if completed is None:
-                raise ConnectionError("the model's stream ended without a response.completed event")
-            return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-        fingerprint = _request_fingerprint(
-            system_instructions,
-            input,
-            model_settings,
-            tools,
-            output_schema,
-            handoffs,
-            previous_response_id,
-            conversation_id,
-        )
         request = ModelRequest(
             system_instructions,
             input,
@@ -255,9 +184,26 @@ class DurableModel(Model):
             stream=True,
             tracing=tracing,
         )
-        data = await execute_model_step(
-            scope, self.agent_name, self.model, self._step(call, fingerprint, request)
-        )
+        args, kwargs = _arguments(request)
+        scope = current_scope()
+        if scope is None:
+            async for event in self.inner.stream_response(*args, **kwargs):
+                yield event
+            return
+
+        async def call() -> Any:
+            completed: Response | None = None
+            async for event in self.inner.stream_response(*args, **kwargs):
+                if isinstance(event, ResponseTextDeltaEvent):
+                    emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
+                elif isinstance(event, ResponseCompletedEvent):
+                    completed = event.response
+            if completed is None:
+                raise ConnectionError("the model's stream ended without a response.completed event")
+            return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+        step = self._step(call, _request_fingerprint(request), request)
+        data = await execute_model_step(scope, self.agent_name, self.model, step)
         response = Response.model_validate(data)
         # One synthetic terminal event carries the whole response; the runner builds its items from it.
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)
