@@ -42,6 +42,27 @@ class Settings:
     engine: str | None
 
 
+ENGINE_HELP = (
+    "Engine URL (else $STEAD_ENGINE, else sqlite:///.stead/stead.db); temporal://host:port for Temporal."
+)
+
+
+def _set_engine(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    settings = ctx.find_object(Settings)
+    if settings is None:
+        ctx.obj = Settings(value)
+    else:
+        settings.engine = value  # given after the command: it wins over one given before
+
+
+#: ``--engine`` on each command too, so that it works before or after the command's name.
+engine_option = click.option(
+    "-e", "--engine", metavar="URL", default=None, expose_value=False, callback=_set_engine, help=ENGINE_HELP
+)
+
+
 def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(main())
 

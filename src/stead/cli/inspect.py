@@ -9,7 +9,7 @@ import click
 
 from .. import RunInfo, RunStatus, RunUsage, StepInfo, usage
 from .._views import run_detail_view, run_list_view
-from ._common import connected, print_events, run_async
+from ._common import connected, engine_option, print_events, run_async
 from .render import out_console, runs_table, show_run
 
 __all__ = ["ls", "show", "tail"]
@@ -27,6 +27,7 @@ __all__ = ["ls", "show", "tail"]
 @click.option("-w", "--workflow", default=None, help="Only runs of this workflow.")
 @click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@engine_option
 @click.pass_context
 def ls(
     ctx: click.Context, statuses: tuple[str, ...], workflow: str | None, limit: int, as_json: bool
@@ -55,6 +56,7 @@ def ls(
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and bookkeeping entries.")
+@engine_option
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool, verbose: bool) -> None:
     """Show a run: its steps, state, and result.
@@ -78,6 +80,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool, verbose: bool) -> None:
 @click.command()
 @click.argument("run_id")
 @click.option("--all", "from_start", is_flag=True, help="Replay the run's earlier events first.")
+@engine_option
 @click.pass_context
 def tail(ctx: click.Context, run_id: str, from_start: bool) -> None:
     """Follow a run's stream: each model and tool attempt, and the models' tokens as they come.

@@ -7,7 +7,15 @@ from typing import Any
 import click
 
 from .. import EngineError, SteadError, UsageError, __version__
-from ._common import EXIT_ENGINE, EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_USAGE, CliExit, Settings
+from ._common import (
+    ENGINE_HELP,
+    EXIT_ENGINE,
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    CliExit,
+    Settings,
+)
 from .dev import dev
 from .inspect import ls, show, tail
 from .messages import approve, cancel, reject, send
@@ -47,12 +55,7 @@ class SteadGroup(click.Group):
 
 
 @click.group(cls=SteadGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--engine",
-    metavar="URL",
-    default=None,
-    help="Engine URL (else $STEAD_ENGINE, else sqlite:///.stead/stead.db); temporal://host:port for Temporal.",
-)
+@click.option("-e", "--engine", metavar="URL", default=None, help=ENGINE_HELP)
 @click.version_option(__version__, prog_name="stead")
 @click.pass_context
 def cli(ctx: click.Context, engine: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import Engine, RunStatus, UsageError
-from ._common import connected, run_async
+from ._common import connected, engine_option, run_async
 from .run import parse_value
 
 __all__ = ["approve", "cancel", "reject", "send"]
@@ -15,6 +15,7 @@ __all__ = ["approve", "cancel", "reject", "send"]
 @click.argument("run_id")
 @click.argument("name")
 @click.argument("payload", required=False, metavar="[JSON]")
+@engine_option
 @click.pass_context
 def send(ctx: click.Context, run_id: str, name: str, payload: str | None) -> None:
     """Send a message to a run.
@@ -35,6 +36,7 @@ def send(ctx: click.Context, run_id: str, name: str, payload: str | None) -> Non
 
 @click.command()
 @click.argument("run_id")
+@engine_option
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel a run: at once if idle, else at its next step."""
@@ -67,6 +69,7 @@ async def _check_waiting_for(engine: Engine, run_id: str, call_id: str) -> None:
 @click.argument("run_id")
 @click.argument("call_id")
 @click.option("--always", is_flag=True, help="Also approve later calls of this tool by the same agent.")
+@engine_option
 @click.pass_context
 def approve(ctx: click.Context, run_id: str, call_id: str, always: bool) -> None:
     """Approve a tool call a run waits on (`stead show RUN_ID` lists them under approvals)."""
@@ -86,6 +89,7 @@ def approve(ctx: click.Context, run_id: str, call_id: str, always: bool) -> None
 @click.argument("call_id")
 @click.option("-m", "--message", default=None, help="What the model is told instead of the tool's output.")
 @click.option("--always", is_flag=True, help="Also reject later calls of this tool by the same agent.")
+@engine_option
 @click.pass_context
 def reject(ctx: click.Context, run_id: str, call_id: str, message: str | None, always: bool) -> None:
     """Reject a tool call a run waits on; the model hears why (--message) and goes on without it."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import inspect
 import json
+import re
 import sys
 import time
 import typing
@@ -25,6 +27,7 @@ from ._common import (
     CliExit,
     add_signal_handlers,
     connected,
+    engine_option,
     offline_mode,
     offline_option,
     print_events,
@@ -92,6 +95,57 @@ def build_arguments(
         )
     wf.decode_args(wf.encode_args(tuple(args), kwargs))  # types: a SerializationError names the argument
     return args, kwargs
+
+
+_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+class WorkflowCommand(click.Command):
+    """A command whose trailing arguments are the workflow's: ``-1`` is an argument, ``--ofline`` an error.
+
+    Unknown options are let through (so that negative numbers reach the workflow), then any word before ``--``
+    that looks like an option but is none of this command's is refused, naming it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    takes_value[name] = not (param.is_flag or param.count)
+        words = iter(args)
+        for word in words:
+            if word == "--":
+                break
+            if not word.startswith("-") or word == "-" or _NUMBER.fullmatch(word):
+                continue
+            name = word.partition("=")[0] if word.startswith("--") else word[:2]
+            if name not in takes_value:
+                self._refuse(ctx, word if word.startswith("--") else name, takes_value)
+            if word.startswith("--"):
+                if takes_value[name] and "=" not in word:
+                    next(words, None)
+                continue
+            for n, char in enumerate(word[1:], 1):  # a cluster of short options: -qs, -kNAME=VALUE
+                short = f"-{char}"
+                if short not in takes_value:
+                    self._refuse(ctx, short, takes_value)
+                if takes_value[short]:
+                    if n == len(word) - 1:
+                        next(words, None)
+                    break
+        return super().parse_args(ctx, args)
+
+    @staticmethod
+    def _refuse(ctx: click.Context, name: str, known: dict[str, bool]) -> NoReturn:
+        close = difflib.get_close_matches(name, [k for k in known if k.startswith("--")], n=1)
+        raise click.NoSuchOption(
+            name,
+            message=f"No such option: {name}; a workflow argument that starts with '-' goes after '--' "
+            f"(stead run FILE.py:WORKFLOW -- {name}).",
+            possibilities=close,
+            ctx=ctx,
+        )
 
 
 # -- executing a run in this process --------------------------------------------------------------------------
@@ -199,7 +253,7 @@ def _with(workflows: list[Workflow[..., Any]], wf: Workflow[..., Any]) -> list[W
 # -- commands -------------------------------------------------------------------------------------------------
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(cls=WorkflowCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("target", metavar="FILE.py:WORKFLOW")
 @click.argument("args", nargs=-1, metavar="[ARGS]...")
 @click.option("-k", "--kwarg", "kwargs", multiple=True, metavar="NAME=VALUE", help="A keyword argument.")
@@ -214,6 +268,7 @@ def _with(workflows: list[Workflow[..., Any]], wf: Workflow[..., Any]) -> list[W
     "-s", "--stream", is_flag=True, help="Show the models' tokens as they come, instead of the steps."
 )
 @offline_option
+@engine_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -273,6 +328,7 @@ def run(
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the result.")
 @offline_option
+@engine_option
 @click.pass_context
 def resume(
     ctx: click.Context, run_id: str, app: str | None, as_json: bool, quiet: bool, offline: bool
@@ -340,6 +396,7 @@ def _load_for(info: RunInfo, app: str | None) -> list[Workflow[..., Any]]:
     help="Runs executed at once.",
 )
 @offline_option
+@engine_option
 @click.pass_context
 def worker(ctx: click.Context, sources: tuple[str, ...], concurrency: int, offline: bool) -> None:
     """Serve workflows: execute their runs until stopped.
