@@ -27,6 +27,7 @@ __all__ = [
     "run_detail_view",
     "run_duration",
     "run_list_view",
+    "result_text",
     "run_view",
     "short_json",
     "step_elapsed",
@@ -185,6 +186,13 @@ def step_result(step: StepInfo, limit: int = 60) -> str:
                     parts.append(json.dumps(content["text"], ensure_ascii=False))
         return _cut(" ".join(parts) or "(no output)", limit)
     return short_json(result, limit)
+
+
+def result_text(value: Any) -> str:
+    """A result for people: a string as its text, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
 def call_text(workflow: str, args: Any) -> str:

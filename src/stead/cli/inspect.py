@@ -7,12 +7,28 @@ import json
 
 import click
 
-from .. import RunInfo, RunStatus, RunUsage, StepInfo, usage
+from .. import Engine, RunInfo, RunStatus, RunUsage, StepInfo, usage
 from .._views import run_detail_view, run_list_view
 from ._common import connected, engine_option, print_events, run_async
 from .render import out_console, runs_table, show_run
 
 __all__ = ["ls", "show", "tail"]
+
+
+WAITING = "waiting"
+
+
+async def _list(engine: Engine, statuses: tuple[str, ...], workflow: str | None, limit: int) -> list[RunInfo]:
+    """Runs with the statuses asked for, where ``waiting`` means running and waiting for a message."""
+    if WAITING not in statuses:
+        wanted = [RunStatus(s) for s in statuses] or None
+        return await engine.list(status=wanted, workflow=workflow, limit=limit)
+    wanted = [RunStatus(s) for s in statuses if s != WAITING]
+    # Engines filter by status only: read the unfinished runs generously, keep the waiting ones.
+    runs = await engine.list(
+        status=[*wanted, RunStatus.RUNNING, RunStatus.PENDING], workflow=workflow, limit=max(limit, 1000)
+    )
+    return [r for r in runs if r.status in wanted or r.waiting_for][:limit]
 
 
 @click.command(name="ls")
@@ -21,8 +37,8 @@ __all__ = ["ls", "show", "tail"]
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice([s.value for s in RunStatus]),
-    help="Only runs with this status (repeatable).",
+    type=click.Choice([*(s.value for s in RunStatus), WAITING]),
+    help="Only runs with this status (repeatable); waiting: runs waiting for a message or an approval.",
 )
 @click.option("-w", "--workflow", default=None, help="Only runs of this workflow.")
 @click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1))
@@ -36,8 +52,7 @@ def ls(
 
     async def main() -> tuple[list[RunInfo], list[RunUsage]]:
         async with connected(ctx) as engine:
-            wanted = [RunStatus(s) for s in statuses] or None
-            runs = await engine.list(status=wanted, workflow=workflow, limit=limit)
+            runs = await _list(engine, statuses, workflow, limit)
             # Usage is read from each run's journal (its model steps), the same on every engine.
             journals = await asyncio.gather(*(engine.steps(r.run_id) for r in runs))
             return runs, [usage(steps) for steps in journals]

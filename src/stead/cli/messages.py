@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .. import Engine, RunStatus, UsageError
@@ -15,16 +17,26 @@ __all__ = ["approve", "cancel", "reject", "send"]
 @click.argument("run_id")
 @click.argument("name")
 @click.argument("payload", required=False, metavar="[JSON]")
+@click.option("--text", "as_text", is_flag=True, help="Send PAYLOAD as a string, as is (not parsed as JSON).")
 @engine_option
 @click.pass_context
-def send(ctx: click.Context, run_id: str, name: str, payload: str | None) -> None:
+def send(ctx: click.Context, run_id: str, name: str, payload: str | None, as_text: bool) -> None:
     """Send a message to a run.
 
     The run receives it with `await stead.wait_for(NAME)`; messages sent before it waits are kept.
 
-    The payload is parsed as JSON if it parses, else taken as a string; default null.
+    The payload is parsed as JSON if it parses, else taken as a string (with --text, always a string); default
+    null. A payload that looks like JSON ({...}, [...], "...") but does not parse is an error.
     """
-    value = None if payload is None else parse_value(payload)
+    value: Any
+    if payload is None:
+        value = None
+    elif as_text:
+        value = payload
+    else:
+        value = parse_value(
+            payload, strict=f"send it as a string with: stead send --text {run_id} {name} ..."
+        )
 
     async def main() -> None:
         async with connected(ctx) as engine:

@@ -25,6 +25,7 @@ from .._views import (
     duration_text,
     is_bookkeeping,
     pending_waits,
+    result_text,
     run_duration,
     short_json,
     step_elapsed,
@@ -263,7 +264,7 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
     out.append(steps_table(steps, verbose=verbose) if steps else Text("(none recorded)", style="dim"))
     out += usage_section(usage(steps))
     if info.status is RunStatus.COMPLETED:
-        out += [Text("\nresult", style="bold"), Text(pretty_json(info.result))]
+        out += [Text("\nresult", style="bold"), Text(result_text(info.result))]
     elif info.error is not None:
         out += [Text("\nerror", style="bold"), Text(str(info.error), style="red")]
         if verbose and info.error.details:

@@ -19,7 +19,7 @@ import click
 
 from .. import Engine, RunInfo, RunNotFound, RunStatus, SteadError, UsageError, Workflow, WorkflowNotFound
 from .._loader import load_target, load_workflows
-from .._views import duration_text, outcome_view
+from .._views import duration_text, outcome_view, result_text
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -34,7 +34,7 @@ from ._common import (
     run_async,
     workflows_of,
 )
-from .render import LineProgress, LiveProgress, Progress, out_console, pretty_json, stdout_is_terminal
+from .render import LineProgress, LiveProgress, Progress, out_console, stdout_is_terminal
 
 __all__ = ["build_arguments", "parse_value", "resume", "run", "worker"]
 
@@ -42,11 +42,17 @@ __all__ = ["build_arguments", "parse_value", "resume", "run", "worker"]
 # -- arguments from the command line --------------------------------------------------------------------------
 
 
-def parse_value(text: str) -> Any:
-    """JSON if the text parses as JSON (``1``, ``true``, ``{"x": 1}``), else the text itself."""
+def parse_value(text: str, *, strict: str | None = None) -> Any:
+    """JSON if the text parses as JSON (``1``, ``true``, ``{"x": 1}``), else the text itself.
+
+    With ``strict`` (how to pass a string instead), text that looks like JSON (an object, array or quoted string)
+    but does not parse is an error rather than a string.
+    """
     try:
         return json.loads(text, parse_constant=_reject)
-    except ValueError:
+    except ValueError as exc:
+        if strict is not None and text.lstrip()[:1] in ("{", "[", '"'):
+            raise UsageError(f"{text!r} is not valid JSON ({exc}); fix it, or {strict}") from None
         return text
 
 
@@ -228,7 +234,7 @@ def report(info: RunInfo | None, elapsed: float | None, output: Output, run_id: 
         raise click.exceptions.Exit(code)
     took = f" in {duration_text(elapsed)}" if elapsed is not None else ""
     if info.status is RunStatus.COMPLETED:
-        click.echo(pretty_json(info.result))
+        click.echo(result_text(info.result))
         if not output.quiet:
             click.echo(f"run {info.run_id} completed{took} — stead show {info.run_id}")
         raise click.exceptions.Exit(code)
