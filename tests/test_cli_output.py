@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,43 @@ def test_ls_status_waiting(url: str) -> None:
             proc.communicate()
     assert proc.returncode == 0
     assert invoke(url, "ls", "--status", "waiting").stdout.strip() == "no runs match"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_running_run_that_no_worker_holds_says_how_to_resume(url: str, sig: signal.Signals) -> None:
+    proc = popen(url, "run", f"{ARGS_APP}:slow", "100000", "--run-id", "slow-1")
+    try:
+        read_until(proc.stdout, "add_step")
+        alive = json.loads(invoke(url, "ls", "--json").stdout)[0]
+        assert (alive["status"], alive["worker_alive"]) == ("running", True)
+        assert "no worker" not in invoke(url, "ls").stdout
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    listing = invoke(url, "ls")
+    assert listing.stdout.splitlines()[1].split()[:4] == ["slow-1", "slow", "running", "(no"]
+    assert "no worker holds run slow-1: continue it with: stead resume slow-1" in listing.stdout
+    dead = json.loads(invoke(url, "ls", "--json").stdout)[0]
+    assert (dead["status"], dead["worker_alive"]) == ("running", False)
+    shown = invoke(url, "show", "slow-1").stdout
+    assert "running (no worker)" in shown
+    assert "none holds this run: continue it with: stead resume slow-1" in shown
+
+
+def test_rerunning_a_finished_run_id_says_the_result_is_recorded(url: str) -> None:
+    first = invoke(url, "run", f"{APP}:poem", "moss", "--run-id", "p-1")
+    assert first.exit_code == 0
+    assert "already" not in first.stderr
+    again = invoke(url, "run", f"{APP}:poem", "moss", "--run-id", "p-1")
+    assert again.exit_code == 0
+    assert again.stdout.startswith("a poem on moss\nin two lines\n")
+    assert "run p-1 already completed (" in again.stderr
+    assert (
+        "its recorded outcome follows (to run it again, leave out --run-id or pass a new one)" in again.stderr
+    )
+    assert invoke(url, "run", f"{APP}:poem", "moss", "--run-id", "p-1", "-q").stderr == ""
+    resumed = invoke(url, "resume", "p-1")
+    assert "run p-1 already completed (" in resumed.stderr

@@ -27,6 +27,7 @@ __all__ = [
     "run_detail_view",
     "run_duration",
     "run_list_view",
+    "run_status_label",
     "result_text",
     "run_view",
     "short_json",
@@ -37,6 +38,7 @@ __all__ = [
     "step_view",
     "time_text",
     "tokens_text",
+    "workerless",
 ]
 
 #: Journal entries that are bookkeeping rather than work: hidden from timelines unless asked for.
@@ -76,6 +78,7 @@ def run_view(info: RunInfo) -> dict[str, Any]:
         "state": info.state,
         "result": info.result,
         "error": error_view(info.error, details=True),
+        "worker_alive": info.worker_alive,
     }
 
 
@@ -131,6 +134,16 @@ def run_duration(info: RunInfo, now: datetime | None = None) -> float | None:
     if info.status is RunStatus.RUNNING:
         return ((now or datetime.now(UTC)) - info.created_at).total_seconds()
     return None
+
+
+def workerless(info: RunInfo) -> bool:
+    """A run marked running that no live worker holds (its worker died or stopped): it needs resuming."""
+    return info.status is RunStatus.RUNNING and info.worker_alive is False
+
+
+def run_status_label(info: RunInfo) -> str:
+    """A run's status for people: ``running (no worker)`` when no live worker holds a running run."""
+    return f"{info.status} (no worker)" if workerless(info) else str(info.status)
 
 
 def is_bookkeeping(step: StepInfo) -> bool:

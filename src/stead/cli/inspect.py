@@ -6,11 +6,12 @@ import asyncio
 import json
 
 import click
+from rich.text import Text
 
 from .. import Engine, RunInfo, RunStatus, RunUsage, StepInfo, usage
-from .._views import run_detail_view, run_list_view
+from .._views import run_detail_view, run_list_view, workerless
 from ._common import connected, engine_option, print_events, run_async
-from .render import out_console, runs_table, show_run
+from .render import how_to_resume, out_console, runs_table, show_run
 
 __all__ = ["ls", "show", "tail"]
 
@@ -64,7 +65,10 @@ def ls(
         click.echo("no runs" + (" match" if statuses or workflow else " yet: stead run FILE.py:WORKFLOW"))
     else:
         tokens = {r.run_id: u.total_tokens for r, u in zip(runs, usages, strict=True)}
-        out_console().print(runs_table(runs, tokens))
+        console = out_console()
+        console.print(runs_table(runs, tokens))
+        for info in filter(workerless, runs):
+            console.print(Text(f"no worker holds run {info.run_id}: {how_to_resume(info)}", style="yellow"))
 
 
 @click.command()

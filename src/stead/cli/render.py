@@ -27,6 +27,7 @@ from .._views import (
     pending_waits,
     result_text,
     run_duration,
+    run_status_label,
     short_json,
     step_elapsed,
     step_label,
@@ -34,6 +35,7 @@ from .._views import (
     step_status_label,
     time_text,
     tokens_text,
+    workerless,
 )
 
 STYLES = {
@@ -70,6 +72,13 @@ def styled(status: str) -> Text:
 
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+def how_to_resume(info: RunInfo) -> str:
+    """What to type to continue a run that no worker holds."""
+    return (
+        f"continue it with: stead resume {info.run_id} (or serve it: stead worker {info.source or 'FILE.py'})"
+    )
 
 
 def how_to_answer(run_id: str, name: str) -> str:
@@ -232,7 +241,7 @@ def runs_table(runs: list[RunInfo], tokens: dict[str, int] | None = None) -> Tab
         table.add_row(
             info.run_id,
             info.workflow,
-            styled(str(info.status)),
+            Text(run_status_label(info), style=STYLES.get(str(info.status), "")),
             str(info.steps),
             tokens_text(used, compact=True) if used else "-",
             ", ".join(info.waiting_for) or "-",
@@ -248,7 +257,9 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
     header.add_column()
     header.add_row("run", Text(info.run_id))
     header.add_row("workflow", Text(info.workflow))
-    header.add_row("status", styled(str(info.status)))
+    header.add_row("status", Text(run_status_label(info), style=STYLES.get(str(info.status), "")))
+    if workerless(info):
+        header.add_row("worker", Text(f"none holds this run: {how_to_resume(info)}", style="yellow"))
     header.add_row("created", f"{time_text(info.created_at)} ({age_text(info.created_at)})")
     if info.finished_at is not None:
         header.add_row("finished", time_text(info.finished_at))

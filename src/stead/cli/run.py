@@ -19,7 +19,7 @@ import click
 
 from .. import Engine, RunInfo, RunNotFound, RunStatus, SteadError, UsageError, Workflow, WorkflowNotFound
 from .._loader import load_target, load_workflows
-from .._views import duration_text, outcome_view, result_text
+from .._views import age_text, duration_text, outcome_view, result_text
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -248,6 +248,14 @@ def report(info: RunInfo | None, elapsed: float | None, output: Output, run_id: 
     )
 
 
+def _notice_finished(info: RunInfo, then: str) -> None:
+    """Say (on stderr) that what follows is the recorded outcome of an earlier run, not of a new one."""
+    when = age_text(info.finished_at or info.updated_at)
+    click.echo(
+        f"run {info.run_id} already {info.status} ({when}); its recorded outcome follows ({then})", err=True
+    )
+
+
 def _finished_elapsed(info: RunInfo) -> float | None:
     return None if info.finished_at is None else (info.finished_at - info.created_at).total_seconds()
 
@@ -309,6 +317,8 @@ def run(
             handle = await engine.start(wf, *call_args, run_id=run_id, source=source, **call_kwargs)
             info = await engine.get(handle.run_id)
             if info.status.finished:
+                if existed and not (as_json or quiet):
+                    _notice_finished(info, "to run it again, leave out --run-id or pass a new one")
                 return info, _finished_elapsed(info), handle.run_id
             if existed and not (as_json or quiet):
                 click.echo(f"run {handle.run_id} exists ({info.status}); continuing it", err=True)
@@ -351,6 +361,8 @@ def resume(
         async with connected(ctx) as engine:
             info = await engine.get(run_id)
             if info.status is RunStatus.COMPLETED:
+                if not (as_json or quiet):
+                    _notice_finished(info, "a completed run does not run again")
                 return info, _finished_elapsed(info)
             if info.status is RunStatus.CANCELLED:
                 raise CliExit(
