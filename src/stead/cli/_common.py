@@ -15,7 +15,6 @@ import click
 from rich.text import Text
 
 from .. import Engine, UsageError, Workflow, WorkflowNotFound, connect
-from .._engine import engine_url
 from .._loader import load_workflows
 from .render import EventPrinter, err_console
 
@@ -70,7 +69,9 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 @asynccontextmanager
 async def connected(ctx: click.Context) -> AsyncIterator[Engine]:
     settings = ctx.find_object(Settings)
-    engine = connect(engine_url(settings.engine if settings is not None else None))
+    engine = connect(
+        settings.engine if settings is not None else None
+    )  # None: $STEAD_ENGINE, else the default
     try:
         yield engine
     finally:
