@@ -36,8 +36,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 import stead  # noqa: E402
 from stead.agents import _remote  # noqa: E402
-from stead.engines.temporal import TemporalEngine  # noqa: E402
-from stead.engines.temporal._dev import free_port, start_dev_server  # noqa: E402
+from stead.engines.temporal import TemporalEngine, free_port, start_dev_server  # noqa: E402
 from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall  # noqa: E402
 
 # -- plain Temporal ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ APPS = Path(__file__).resolve().parent / "apps"
 
 
 def stead_cmd(engine: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "stead._cli", "--engine", engine, *args]
+    return [sys.executable, "-m", "stead.cli", "--engine", engine, *args]
 
 
 def env(**extra: str) -> dict[str, str]:

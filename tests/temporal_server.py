@@ -21,7 +21,7 @@ _next = itertools.count()
 
 def _start(log_dir: Path) -> str:
     global _server
-    from stead.engines.temporal._dev import DevServer, free_port, start_dev_server
+    from stead.engines.temporal import DevServer, free_port, start_dev_server
 
     if isinstance(_server, DevServer):
         return _server.address

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import stead
-from stead._cli import cli
 from stead._loader import load_target, load_workflows, module_name_for
+from stead.cli import cli
 
 APP = Path(__file__).parent / "apps" / "cli_app.py"
 
@@ -34,9 +34,9 @@ def invoke(url: str, *args: str) -> Result:
 
 
 def spawn(url: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """`python -m stead._cli --engine URL ARGS...` in a child process, its stdout a pipe (not a terminal)."""
+    """`python -m stead.cli --engine URL ARGS...` in a child process, its stdout a pipe (not a terminal)."""
     return subprocess.run(
-        [sys.executable, "-m", "stead._cli", "--engine", url, *args],
+        [sys.executable, "-m", "stead.cli", "--engine", url, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -47,7 +47,7 @@ def spawn(url: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[st
 
 def popen(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "stead._cli", "--engine", url, *args],
+        [sys.executable, "-m", "stead.cli", "--engine", url, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

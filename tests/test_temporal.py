@@ -19,8 +19,7 @@ pytest.importorskip("temporalio")
 from agents import Agent, Runner, function_tool  # noqa: E402
 
 import stead  # noqa: E402
-from stead.engines.temporal import TemporalEngine, TemporalOptions  # noqa: E402
-from stead.engines.temporal._dev import free_port, listening  # noqa: E402
+from stead.engines.temporal import TemporalEngine, TemporalOptions, free_port, listening  # noqa: E402
 from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall  # noqa: E402
 
 from .procs import APPS, close, read_until, stead_cmd  # noqa: E402
@@ -377,7 +376,7 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
     cmd = [
         sys.executable,
         "-m",
-        "stead._cli",
+        "stead.cli",
         "dev",
         app,
         "--port",
@@ -395,7 +394,7 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
         lines = read_until(first, "worker serving")
         assert f"Temporal UI: http://127.0.0.1:{ui}/namespaces/default/workflows" in "".join(lines)
         second = subprocess.Popen(
-            [sys.executable, "-m", "stead._cli", "dev", "--port", str(port), "--db", str(db)],
+            [sys.executable, "-m", "stead.cli", "dev", "--port", str(port), "--db", str(db)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -113,6 +113,9 @@ class RunInfo:
     """The arguments as JSON data: {"args": [...], "kwargs": {...}}."""
     steps: int = 0
     """Steps recorded so far."""
+    worker_alive: bool | None = None
+    """For a running run, whether a live worker holds it (``False``: its worker died or stopped, so it goes on
+    only when resumed or taken over); ``None`` when that does not apply or the engine cannot tell."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import SerializationError
@@ -73,8 +73,25 @@ def decode(data: Any, annotation: Any, what: str) -> Any:
         return data
     try:
         return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise SerializationError(
+            f"{what} cannot be read back as {_type_name(annotation)}: {_problems(exc)}"
+        ) from None
     except Exception as exc:
-        raise SerializationError(f"{what} cannot be read back as {annotation!r}: {exc}") from None
+        raise SerializationError(f"{what} cannot be read back as {_type_name(annotation)}: {exc}") from None
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else repr(annotation)
+
+
+def _problems(exc: ValidationError) -> str:
+    """pydantic's errors in a line each, without its documentation links (they are noise on a command line)."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{where + ': ' if where else ''}{error['msg']} (got {error['input']!r})")
+    return "; ".join(lines)
 
 
 def fingerprint(text: str) -> str:

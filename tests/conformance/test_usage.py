@@ -14,8 +14,8 @@ from agents import Agent, Runner, function_tool
 from click.testing import CliRunner
 
 import stead
-from stead._cli import cli
 from stead._usage import DEFAULT_PRICES
+from stead.cli import cli
 from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall, Usage
 
 tool_calls: Counter[str] = Counter()

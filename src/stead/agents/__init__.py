@@ -6,7 +6,7 @@ a workflow the SDK behaves exactly as before. A session passed to ``Runner.run``
 writes are steps); :class:`RunSession` is conversation memory kept by the run itself.
 """
 
-from ._approvals import approval_message, approve, reject
+from ._approvals import approval_call_id, approval_message, approve, reject
 from ._model import MODEL_RETRY, DurableModel, response_from_json, response_to_json
 from ._provider import ModelNotConfigured, env_provider
 from ._runner import SteadAgentRunner, install
@@ -22,6 +22,7 @@ __all__ = [
     "ModelNotConfigured",
     "RunSession",
     "SteadAgentRunner",
+    "approval_call_id",
     "approval_message",
     "approve",
     "env_provider",

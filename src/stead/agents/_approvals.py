@@ -15,13 +15,19 @@ from typing import Any
 from .._context import publish, wait_for
 from .._engine import Engine
 
-__all__ = ["APPROVAL_PREFIX", "approval_message", "approve", "reject", "settle"]
+__all__ = ["APPROVAL_PREFIX", "approval_call_id", "approval_message", "approve", "reject", "settle"]
 
 APPROVAL_PREFIX = "approval:"
 
 
 def approval_message(call_id: str) -> str:
+    """The name of the message that carries the decision on tool call ``call_id``."""
     return f"{APPROVAL_PREFIX}{call_id}"
+
+
+def approval_call_id(message: str) -> str | None:
+    """The tool call whose decision the message ``message`` carries; ``None`` if it carries none."""
+    return message.removeprefix(APPROVAL_PREFIX) if message.startswith(APPROVAL_PREFIX) else None
 
 
 def _describe(item: Any) -> dict[str, Any]:

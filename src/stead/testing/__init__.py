@@ -1,4 +1,4 @@
-"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server."""
+"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server, and offline mode built on it."""
 
 from ._fake_openai import (
     Drop,
@@ -16,13 +16,22 @@ from ._fake_openai import (
     Usage,
     load_script,
 )
+from ._offline import (
+    OFFLINE_API_KEY,
+    OfflineScriptError,
+    load_offline_script,
+    offline_models,
+    offline_script_for,
+)
 
 __all__ = [
+    "OFFLINE_API_KEY",
     "Drop",
     "DropMidStream",
     "FakeOpenAIServer",
     "FakeRequest",
     "Fault",
+    "OfflineScriptError",
     "Reply",
     "ReplyLike",
     "Responder",
@@ -31,5 +40,8 @@ __all__ = [
     "ToolCall",
     "ToolOutput",
     "Usage",
+    "load_offline_script",
     "load_script",
+    "offline_models",
+    "offline_script_for",
 ]

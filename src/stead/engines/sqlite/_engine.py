@@ -160,6 +160,10 @@ class SqliteEngine(Engine):
             waiting_for=waiting or [],
             args=json.loads(row.args_json),
             steps=steps,
+            # A suspended run (waiting for a message or a timer) is held by no worker by design.
+            worker_alive=_held(row, self.host, time.time())
+            if row.status == RunStatus.RUNNING and not row.suspended
+            else None,
         )
 
     async def get(self, run_id: str) -> RunInfo:
@@ -301,6 +305,16 @@ def _step_info(row: StepRow, retried: list[str]) -> StepInfo:
     )
 
 
+def _held(row: RunRow, host: str, now: float) -> bool:
+    """Whether a live worker holds the run's lease: not expired, and not held by a dead process of this host."""
+    if row.owner is None or (row.lease_until or 0) < now:
+        return False
+    owner_host, _, rest = row.owner.partition("/")
+    pid_text = rest.partition("/")[0]
+    # A lease held by a process of this machine that no longer exists is free at once.
+    return not (owner_host == host and pid_text.isdigit() and not _pid_alive(int(pid_text)))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -414,14 +428,7 @@ class SqliteWorker(Worker):
                 task.cancel()  # another worker took it over: stop without writing
 
     def _claimable(self, row: RunRow, now: float) -> bool:
-        if row.run_id in self.active:
-            return False
-        if row.owner is None or (row.lease_until or 0) < now:
-            return True
-        host, _, rest = row.owner.partition("/")
-        pid_text = rest.partition("/")[0]
-        # A lease held by a process of this machine that no longer exists is free at once.
-        return host == self.engine.host and pid_text.isdigit() and not _pid_alive(int(pid_text))
+        return row.run_id not in self.active and not _held(row, self.engine.host, now)
 
     def _claim(self, now: float) -> None:
         free = self.concurrency - len(self.active)

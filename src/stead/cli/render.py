@@ -1,4 +1,4 @@
-"""How the CLI shows runs and steps: JSON shapes, tables, the live step view and its plain-line variant."""
+"""Terminal rendering with rich: the live step view and its plain-line variant, run tables, ``show``, streams."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -18,13 +17,26 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_usage import fmt_tokens, usage_section
-from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
-from ._events import RunEvent
-from ._usage import usage
-
-#: Journal entries that are bookkeeping rather than work: hidden from timelines unless asked for.
-HIDDEN_KINDS = frozenset({"now", "patch"})
+from .. import RunEvent, RunInfo, RunStatus, RunUsage, StepInfo, prices, usage
+from .._views import (
+    age_text,
+    call_text,
+    cost_text,
+    duration_text,
+    is_bookkeeping,
+    pending_waits,
+    result_text,
+    run_duration,
+    run_status_label,
+    short_json,
+    step_elapsed,
+    step_label,
+    step_result,
+    step_status_label,
+    time_text,
+    tokens_text,
+    workerless,
+)
 
 STYLES = {
     "completed": "green",
@@ -33,6 +45,7 @@ STYLES = {
     "cancelled": "magenta",
     "running": "yellow",
     "pending": "cyan",
+    "waiting": "cyan",
 }
 
 
@@ -53,168 +66,29 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-# -- formatting -----------------------------------------------------------------------------------------------
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
-
-
-def fmt_age(moment: datetime) -> str:
-    seconds = max(0.0, (datetime.now(UTC) - moment).total_seconds())
-    if seconds < 60:
-        return f"{int(seconds)}s ago"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m ago"
-    if seconds < 172800:
-        return f"{int(seconds // 3600)}h ago"
-    return f"{int(seconds // 86400)}d ago"
-
-
-def fmt_time(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def short_json(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def step_result(step: StepInfo, limit: int = 60) -> str:
-    """A step's result for people: a model step shows what the model said or which tools it called."""
-    result = step.result
-    if step.kind == "model" and isinstance(result, dict) and isinstance(result.get("output"), list):
-        parts: list[str] = []
-        for item in result["output"]:
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "function_call":
-                parts.append(f"→ {item.get('name')}({item.get('arguments', '')})")
-            for content in item.get("content") or []:
-                if isinstance(content, dict) and isinstance(content.get("text"), str):
-                    parts.append(json.dumps(content["text"], ensure_ascii=False))
-        text = " ".join(parts) or "(no output)"
-        return text if len(text) <= limit else text[: limit - 1] + "…"
-    return short_json(result, limit)
-
-
-def how_to_answer(run_id: str, name: str) -> str:
-    """The command that delivers what a run waits for."""
-    if name.startswith("approval:"):
-        call_id = name.removeprefix("approval:")
-        return f"stead approve {run_id} {call_id}, or stead reject {run_id} {call_id} -m WHY"
-    return f"stead send {run_id} {name} JSON"
+def styled(status: str) -> Text:
+    return Text(status, style=STYLES.get(status, ""))
 
 
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
-def call_text(workflow: str, args: Any) -> str:
-    """``calc(5, name="x")`` from the recorded ``{"args": [...], "kwargs": {...}}``."""
-    if not isinstance(args, dict):
-        return f"{workflow}(…)"
-    parts = [short_json(a, 40) for a in args.get("args", [])]
-    parts += [f"{k}={short_json(v, 40)}" for k, v in args.get("kwargs", {}).items()]
-    return f"{workflow}({', '.join(parts)})"
+def how_to_resume(info: RunInfo) -> str:
+    """What to type to continue a run that no worker holds."""
+    return (
+        f"continue it with: stead resume {info.run_id} (or serve it: stead worker {info.source or 'FILE.py'})"
+    )
 
 
-def run_duration(info: RunInfo) -> float | None:
-    if info.finished_at is not None:
-        return (info.finished_at - info.created_at).total_seconds()
-    if info.status is RunStatus.RUNNING:
-        return (datetime.now(UTC) - info.created_at).total_seconds()
-    return None
+def how_to_answer(run_id: str, name: str) -> str:
+    """The command that delivers what a run waits for."""
+    from ..agents import approval_call_id
 
-
-def step_label(step: StepInfo) -> str:
-    if step.kind == "wait":
-        return f"wait for {step.name!r}"
-    return step.summary or step.name
-
-
-def step_elapsed(step: StepInfo) -> float | None:
-    if step.duration is not None:
-        return step.duration
-    if step.status == "running" or step.kind == "wait":
-        return (datetime.now(UTC) - step.started_at).total_seconds()
-    return None
-
-
-def styled(status: str) -> Text:
-    return Text(status, style=STYLES.get(status, ""))
-
-
-# -- JSON shapes ----------------------------------------------------------------------------------------------
-
-
-def error_json(error: ErrorInfo | None, *, details: bool = False) -> dict[str, Any] | None:
-    if error is None:
-        return None
-    out: dict[str, Any] = {"type": error.type, "message": error.message}
-    if details:
-        out["details"] = error.details
-    return out
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def run_json(info: RunInfo) -> dict[str, Any]:
-    return {
-        "run_id": info.run_id,
-        "workflow": info.workflow,
-        "status": str(info.status),
-        "created_at": _iso(info.created_at),
-        "updated_at": _iso(info.updated_at),
-        "finished_at": _iso(info.finished_at),
-        "duration": run_duration(info),
-        "source": info.source,
-        "args": info.args,
-        "steps": info.steps,
-        "waiting_for": info.waiting_for,
-        "state": info.state,
-        "result": info.result,
-        "error": error_json(info.error, details=True),
-    }
-
-
-def step_json(step: StepInfo) -> dict[str, Any]:
-    return {
-        "position": step.position,
-        "kind": step.kind,
-        "name": step.name,
-        "summary": step.summary,
-        "status": step.status,
-        "attempts": step.attempts,
-        "started_at": _iso(step.started_at),
-        "finished_at": _iso(step.finished_at),
-        "duration": step.duration,
-        "result": step.result,
-        "error": error_json(step.error, details=True),
-        "attempt_errors": [error_json(e, details=True) for e in step.attempt_errors],
-    }
-
-
-def outcome_json(info: RunInfo) -> dict[str, Any]:
-    """What ``stead run --json`` prints."""
-    return {
-        "run_id": info.run_id,
-        "status": str(info.status),
-        "result": info.result,
-        "error": error_json(info.error),
-    }
+    call_id = approval_call_id(name)
+    if call_id is not None:
+        return f"stead approve {run_id} {call_id}, or stead reject {run_id} {call_id} -m WHY"
+    return f"stead send {run_id} {name} JSON"
 
 
 # -- progress of a run executing in this process --------------------------------------------------------------
@@ -254,7 +128,7 @@ class LineProgress(Progress):
 
     def update(self, steps: list[StepInfo]) -> None:
         for step in steps:
-            if step.kind in HIDDEN_KINDS or step.position in self.printed:
+            if is_bookkeeping(step) or step.position in self.printed:
                 continue
             if step.status in ("done", "failed"):
                 self.printed.add(step.position)
@@ -273,7 +147,7 @@ class LineProgress(Progress):
         text = f"{self.prefix(step)}: {step.status}"
         if step.position in self.recorded:
             return text + " (recorded earlier)"
-        text += f" in {fmt_duration(step.duration)}"
+        text += f" in {duration_text(step.duration)}"
         if step.attempts > 1:
             text += f" after {step.attempts} attempts"
         if step.status == "failed" and step.error is not None:
@@ -299,7 +173,7 @@ class LiveProgress(Progress):
         self.live.update(self.render())
 
     def render(self) -> RenderableType:
-        elapsed = fmt_duration(time.monotonic() - self.started)
+        elapsed = duration_text(time.monotonic() - self.started)
         table = Table(
             title=f"{escape(self.workflow)} · {escape(self.run_id)}",
             title_justify="left",
@@ -314,15 +188,15 @@ class LiveProgress(Progress):
             ("duration", "right"),
         ):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        visible = [s for s in self.steps if s.kind not in HIDDEN_KINDS]
+        visible = [s for s in self.steps if not is_bookkeeping(s)]
         if len(visible) > self.max_rows:
             table.add_row(
                 "", Text(f"… {len(visible) - self.max_rows} earlier steps", style="dim"), "", "", ""
             )
             visible = visible[-self.max_rows :]
         for step in visible:
-            status = "waiting" if step.kind == "wait" and step.status == "pending" else step.status
-            style = "cyan" if status == "waiting" else STYLES.get(status, "")
+            status = step_status_label(step)
+            style = STYLES.get(status, "")
             if step.position in self.recorded:
                 status += " (recorded)"
             table.add_row(
@@ -330,9 +204,9 @@ class LiveProgress(Progress):
                 Text(step_label(step)),
                 Text(status, style=style),
                 str(step.attempts),
-                fmt_duration(step_elapsed(step)),
+                duration_text(step_elapsed(step)),
             )
-        waits = [s for s in visible if s.kind == "wait" and s.status == "pending"]
+        waits = pending_waits(visible)
         if not waits:
             return table
         hint = Text(
@@ -367,12 +241,12 @@ def runs_table(runs: list[RunInfo], tokens: dict[str, int] | None = None) -> Tab
         table.add_row(
             info.run_id,
             info.workflow,
-            styled(str(info.status)),
+            Text(run_status_label(info), style=STYLES.get(str(info.status), "")),
             str(info.steps),
-            fmt_tokens(used, compact=True) if used else "-",
+            tokens_text(used, compact=True) if used else "-",
             ", ".join(info.waiting_for) or "-",
-            fmt_age(info.updated_at),
-            fmt_duration(run_duration(info)),
+            age_text(info.updated_at),
+            duration_text(run_duration(info)),
         )
     return table
 
@@ -383,11 +257,13 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
     header.add_column()
     header.add_row("run", Text(info.run_id))
     header.add_row("workflow", Text(info.workflow))
-    header.add_row("status", styled(str(info.status)))
-    header.add_row("created", f"{fmt_time(info.created_at)} ({fmt_age(info.created_at)})")
+    header.add_row("status", Text(run_status_label(info), style=STYLES.get(str(info.status), "")))
+    if workerless(info):
+        header.add_row("worker", Text(f"none holds this run: {how_to_resume(info)}", style="yellow"))
+    header.add_row("created", f"{time_text(info.created_at)} ({age_text(info.created_at)})")
     if info.finished_at is not None:
-        header.add_row("finished", fmt_time(info.finished_at))
-    header.add_row("duration", fmt_duration(run_duration(info)))
+        header.add_row("finished", time_text(info.finished_at))
+    header.add_row("duration", duration_text(run_duration(info)))
     header.add_row("source", Text(info.source or "-"))
     header.add_row("call", Text(call_text(info.workflow, info.args)))
     if info.waiting_for:
@@ -399,7 +275,7 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
     out.append(steps_table(steps, verbose=verbose) if steps else Text("(none recorded)", style="dim"))
     out += usage_section(usage(steps))
     if info.status is RunStatus.COMPLETED:
-        out += [Text("\nresult", style="bold"), Text(pretty_json(info.result))]
+        out += [Text("\nresult", style="bold"), Text(result_text(info.result))]
     elif info.error is not None:
         out += [Text("\nerror", style="bold"), Text(str(info.error), style="red")]
         if verbose and info.error.details:
@@ -414,7 +290,7 @@ def steps_table(steps: list[StepInfo], *, verbose: bool) -> Table:
     for column in ("#", "kind", "step", "status", "attempts", "duration", "result / error"):
         table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
     for step in steps:
-        if step.kind in HIDDEN_KINDS and not verbose:
+        if is_bookkeeping(step) and not verbose:
             continue
         if step.error is not None:
             outcome = Text(str(step.error), style="red")
@@ -428,7 +304,7 @@ def steps_table(steps: list[StepInfo], *, verbose: bool) -> Table:
             Text(step_label(step)),
             styled(step.status),
             str(step.attempts),
-            fmt_duration(step_elapsed(step)),
+            duration_text(step_elapsed(step)),
             outcome,
         )
         for n, error in enumerate(step.attempt_errors, 1):
@@ -493,3 +369,72 @@ class EventPrinter:
 def _stdout_write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+# -- usage --------------------------------------------------------------------------------------------------
+
+
+def usage_section(usage: RunUsage) -> list[RenderableType]:
+    """The model usage of a run, per agent and model, with cost; nothing when the run called no model."""
+    if not usage.calls:
+        return []
+    title = (
+        f"\nusage ({usage.calls} model call{'s' if usage.calls != 1 else ''} · "
+        f"{tokens_text(usage.total_tokens)} tokens · {cost_text(usage.cost_usd)}"
+        + (" + unpriced" if usage.unpriced else "")
+        + ")"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in (
+        "agent",
+        "model",
+        "calls",
+        "requests",
+        "input",
+        "cached",
+        "output",
+        "reasoning",
+        "total",
+        "cost",
+    ):
+        table.add_column(column, justify="left" if column in ("agent", "model") else "right")
+    for agent in usage.agents.values():
+        for n, (model, tokens) in enumerate(agent.by_model.items()):
+            price = prices.lookup(model)
+            calls = str(agent.calls) if n == 0 and len(agent.by_model) == 1 else ""
+            table.add_row(
+                Text(agent.agent if n == 0 else ""),
+                Text(model),
+                calls,
+                tokens_text(tokens.requests),
+                tokens_text(tokens.input_tokens),
+                tokens_text(tokens.cached_input_tokens),
+                tokens_text(tokens.output_tokens),
+                tokens_text(tokens.reasoning_tokens),
+                tokens_text(tokens.total_tokens),
+                cost_text(price.cost(tokens)) if price is not None else Text("unpriced", style="yellow"),
+            )
+    if len(usage.agents) > 1 or any(len(a.by_model) > 1 for a in usage.agents.values()):
+        total = usage.tokens
+        table.add_row(
+            Text("total", style="bold"),
+            "",
+            str(usage.calls),
+            tokens_text(total.requests),
+            tokens_text(total.input_tokens),
+            tokens_text(total.cached_input_tokens),
+            tokens_text(total.output_tokens),
+            tokens_text(total.reasoning_tokens),
+            tokens_text(total.total_tokens),
+            cost_text(usage.cost_usd),
+        )
+    out: list[RenderableType] = [Text(title, style="bold"), table]
+    if usage.unpriced:
+        out.append(
+            Text(
+                f"no price for {', '.join(usage.unpriced)}: counted as $0 "
+                "(add prices with stead.prices.update({...}) or STEAD_PRICES=prices.json)",
+                style="dim",
+            )
+        )
+    return out

@@ -1,0 +1,5 @@
+"""``python -m stead.cli``."""
+
+from .main import main
+
+main()

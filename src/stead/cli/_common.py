@@ -1,0 +1,138 @@
+"""What the commands share: exit codes, the one-line error, the engine connection, signals, offline mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import typing
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+from rich.text import Text
+
+from .. import Engine, UsageError, Workflow, WorkflowNotFound, connect
+from .._loader import load_workflows
+from .render import EventPrinter, err_console
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class CliExit(click.ClickException):
+    """Ends the command with ``exit_code``, printing ``message`` (if any) as one line on stderr."""
+
+    def __init__(self, message: str, exit_code: int, *, prefix: str = "error: ") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar; per-instance here
+        self.prefix = prefix
+
+    def show(self, file: typing.IO[Any] | None = None) -> None:
+        if self.message:
+            err_console().print(Text.assemble((self.prefix, "bold red"), self.message))
+
+
+@dataclass
+class Settings:
+    engine: str | None
+
+
+ENGINE_HELP = (
+    "Engine URL (else $STEAD_ENGINE, else sqlite:///.stead/stead.db); temporal://host:port for Temporal."
+)
+
+
+def _set_engine(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    settings = ctx.find_object(Settings)
+    if settings is None:
+        ctx.obj = Settings(value)
+    else:
+        settings.engine = value  # given after the command: it wins over one given before
+
+
+#: ``--engine`` on each command too, so that it works before or after the command's name.
+engine_option = click.option(
+    "-e", "--engine", metavar="URL", default=None, expose_value=False, callback=_set_engine, help=ENGINE_HELP
+)
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(main())
+
+
+@asynccontextmanager
+async def connected(ctx: click.Context) -> AsyncIterator[Engine]:
+    settings = ctx.find_object(Settings)
+    engine = connect(
+        settings.engine if settings is not None else None
+    )  # None: $STEAD_ENGINE, else the default
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def add_signal_handlers(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> list[signal.Signals]:
+    """Call ``handler`` on SIGINT and SIGTERM (where the platform allows); the signals handled."""
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler)
+        except (NotImplementedError, RuntimeError, ValueError):  # not on this platform or thread
+            continue
+        handled.append(sig)
+    return handled
+
+
+def workflows_of(sources: Sequence[str]) -> list[Workflow[..., Any]]:
+    """Every workflow the sources (files or modules) define, each once."""
+    workflows: list[Workflow[..., Any]] = []
+    for source in sources:
+        for wf in load_workflows(source):
+            if all(w is not wf for w in workflows):
+                workflows.append(wf)
+    if sources and not workflows:
+        raise WorkflowNotFound(f"{', '.join(sources)} define(s) no @stead.workflow")
+    return workflows
+
+
+offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    help="Answer model calls from the program's offline script (FILE.offline.json beside it) through a local "
+    "fake OpenAI-compatible server: no provider, no key, no network.",
+)
+
+
+def offline_mode(enabled: bool, source: str) -> contextlib.AbstractContextManager[Any]:
+    """With --offline, agents in this process talk to a fake model server that replays the program's script."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from ..testing import offline_models, offline_script_for
+
+    script = offline_script_for(source)
+    if script is None:
+        raise UsageError(
+            f"--offline: {source} ships no offline script (expected NAME.offline.json beside the file, or "
+            "offline.json in its package)"
+        )
+    return offline_models(script)
+
+
+async def print_events(engine: Engine, run_id: str, after: int | None = None) -> None:
+    """Print the run's events as they come, until it finishes; from the start (``after=0``) or from now."""
+    printer = EventPrinter()
+    if after is None:  # only what happens from now on
+        async for event in engine.events(run_id, follow=False):
+            after = event.id
+    try:
+        async for event in engine.events(run_id, after=after or 0):
+            printer(event)
+    finally:
+        printer.close()
