@@ -5,7 +5,7 @@ journaled: a crashed run resumes where it stopped and never repeats a finished s
 embedded SQLite engine (the default) or on Temporal, chosen by an engine URL.
 """
 
-from ._context import in_workflow, now, patched, publish, random, sleep, uuid4, wait_for
+from ._context import Random, in_workflow, now, patched, publish, random, run_id, sleep, uuid4, wait_for
 from ._engine import (
     DEFAULT_ENGINE,
     Engine,
@@ -64,6 +64,7 @@ __all__ = [
     "NonDeterminismError",
     "Price",
     "PriceTable",
+    "Random",
     "RetryPolicy",
     "RunCancelled",
     "RunEvent",
@@ -99,6 +100,7 @@ __all__ = [
     "prices",
     "publish",
     "random",
+    "run_id",
     "sleep",
     "step",
     "usage",

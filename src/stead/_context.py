@@ -238,6 +238,36 @@ def random() -> float:
     return scope.runtime.random(scope)
 
 
+def run_id() -> str:
+    """The id of the run whose workflow code or step calls it; raises UsageError outside a run."""
+    scope = _current.get()
+    if scope is not None:
+        return scope.runtime.run_id
+    from ._events import current_attempt
+
+    attempt = current_attempt()
+    if attempt is None:
+        raise UsageError(
+            "stead.run_id() works only inside a run: in a @stead.workflow function or in a step it calls"
+        )
+    return attempt.run_id
+
+
+class Random(_random.Random):
+    """A ``random.Random`` whose draws a replay reproduces (``choice``, ``randint``, ``shuffle``, ``gauss``...).
+
+    Created inside a workflow without a seed, it is seeded from the run and its position in the code, so every
+    execution of the run draws the same values; elsewhere, or with a seed, it is a plain ``random.Random``.
+    """
+
+    def __init__(self, x: Any = None) -> None:
+        if x is None:
+            scope = _current.get()
+            if scope is not None:
+                x = scope.runtime.uuid4(scope).int
+        super().__init__(x)
+
+
 def publish(key: str, value: Any) -> None:
     """Publish ``value`` under ``key`` in the run's state, which outsiders read (``stead show``, ``engine.get``)."""
     from ._serde import to_json_value

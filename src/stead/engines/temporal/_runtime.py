@@ -34,7 +34,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from ... import _integrations as integrations
 from ... import _observe, _serde
-from ..._context import Scope, StepCall, _scoped_task_factory
+from ..._context import Scope, StepCall, _scoped_task_factory, derived_random, derived_uuid4
 from ..._context import _current as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
 from ..._retry import RetryPolicy
@@ -278,11 +278,13 @@ class TemporalRun:
         self._dirty = True
         return value
 
+    # Derived from the run id and the position in the code, as on every engine: Temporal's own workflow.random()
+    # is reseeded when a run is reset (stead's reopen), so values drawn before the fix would change after it.
     def uuid4(self, scope: Scope) -> uuid.UUID:
-        return workflow.uuid4()
+        return derived_uuid4(scope.deterministic_seed())
 
     def random(self, scope: Scope) -> float:
-        return workflow.random().random()
+        return derived_random(scope.deterministic_seed())
 
     def publish(self, key: str, value: Any) -> None:
         if self.state.get(key, _MISSING) != value:
