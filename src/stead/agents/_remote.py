@@ -54,6 +54,7 @@ from .._events import emit
 from .._exceptions import SerializationError, UsageError
 from .._workflow import RemoteContext, remote_handler
 from ._identity import AgentRun
+from ._provider import env_provider, is_env_client
 
 __all__ = ["MODEL_HANDLER", "TOOL_HANDLER", "ModelRequest", "model_remote", "tool_remote"]
 
@@ -106,13 +107,11 @@ def _digest(items: list[Any]) -> str:
 
 def _env_model_name(model: Model) -> str | None:
     """The name the worker's environment provider resolves to this same model, if it came from there."""
-    from ._provider import _clients
-
     client = getattr(model, "_client", None)
     name = getattr(model, "model", None)
     if client is None or not isinstance(name, str):
         return None
-    return name if any(client is c for c in list(_clients.values())) else None
+    return name if is_env_client(client) else None
 
 
 def _tool_form(tool: Tool) -> dict[str, Any] | None:
@@ -395,7 +394,6 @@ class _OutputStandIn(AgentOutputSchemaBase):
 async def model(data: Any, ctx: RemoteContext) -> Any:
     """Call the model a request names, through the worker's environment provider; return the response JSON."""
     from ._model import response_to_json
-    from ._provider import env_provider
 
     items, fields = await _rebuild(data, ctx)
     if isinstance(items, list) and data.get("position") is not None:
