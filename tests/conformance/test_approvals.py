@@ -37,6 +37,11 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Any:
         srv.stop()
 
 
+@stead.workflow
+async def waits_for_a_message() -> Any:
+    return await stead.wait_for("go")
+
+
 async def waiting_for_approval(engine: stead.Engine, run_id: str) -> stead.RunInfo:
     for _ in range(2000):
         info = await engine.get(run_id)
@@ -76,6 +81,64 @@ async def test_reject_tells_the_model_and_skips_the_tool(
         await reject(engine, handle.run_id, "call_refund_1", message="Refunds over 20 need a manager.")
         assert await handle.result(timeout=30) == "Done: Refunds over 20 need a manager."
     assert refunds == []
+
+
+async def test_a_decision_on_a_call_the_run_does_not_wait_for_is_refused(
+    engine: stead.Engine, server: FakeOpenAIServer
+) -> None:
+    handle = await engine.start(support, "Please refund order A17.")
+    async with engine.worker([support]):
+        await waiting_for_approval(engine, handle.run_id)
+        with pytest.raises(stead.UsageError, match="waits for approval of call_refund_1, not call_other"):
+            await approve(engine, handle.run_id, "call_other")
+        with pytest.raises(stead.UsageError, match="waits for approval of call_refund_1, not call_other"):
+            await reject(engine, handle.run_id, "call_other")
+        await approve(engine, handle.run_id, "call_refund_1")
+        assert await handle.result(timeout=30) == "Done: refunded 25.00 on order A17"
+    assert refunds == ["A17"]
+
+
+async def test_a_decision_is_refused_while_the_run_waits_for_another_message(engine: stead.Engine) -> None:
+    handle = await engine.start(waits_for_a_message)
+    async with engine.worker([waits_for_a_message]):
+        info = await waiting_for_approval(engine, handle.run_id)
+        assert info.waiting_for == ["go"]
+        with pytest.raises(stead.UsageError, match="waits for go, not for the approval of a tool call"):
+            await approve(engine, handle.run_id, "call_refund_1")
+        with pytest.raises(stead.UsageError, match="call call_refund_1 is not one it will read"):
+            await reject(engine, handle.run_id, "call_refund_1", message="no")
+        await engine.send(handle.run_id, "go", "went")
+        assert await handle.result(timeout=30) == "went"
+
+
+async def test_the_second_of_two_interrupted_calls_may_be_decided_first(
+    engine: stead.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def two_refunds(request: FakeRequest) -> Reply:
+        if request.last_tool_outputs:
+            return Reply(Text("Done: " + "; ".join(o.output for o in request.last_tool_outputs)))
+        return Reply(
+            ToolCall("refund", {"order_id": "A17", "amount": 25.0}, call_id="call_a"),
+            ToolCall("refund", {"order_id": "B2", "amount": 5.0}, call_id="call_b"),
+        )
+
+    srv = FakeOpenAIServer(two_refunds).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    refunds.clear()
+    try:
+        handle = await engine.start(support, "Refund A17 and B2.")
+        async with engine.worker([support]):
+            info = await waiting_for_approval(engine, handle.run_id)
+            assert info.waiting_for == ["approval:call_a"]  # one at a time, in the model's order
+            assert [p["call_id"] for p in info.state["approvals"]] == ["call_a", "call_b"]
+            await reject(engine, handle.run_id, "call_b", message="not B2")
+            await approve(engine, handle.run_id, "call_a")
+            result = await handle.result(timeout=30)
+    finally:
+        srv.stop()
+    assert result == "Done: refunded 25.00 on order A17; not B2"
+    assert refunds == ["A17"]
 
 
 @pytest.mark.slow

@@ -7,11 +7,12 @@ writes are steps); :class:`RunSession` is conversation memory kept by the run it
 """
 
 from ._approvals import approval_call_id, approval_message, approve, reject
-from ._model import MODEL_RETRY, DurableModel, response_from_json, response_to_json
+from ._model import MODEL_RETRY, DurableModel
 from ._provider import ModelNotConfigured, env_provider
+from ._request import normalize_tool_output, response_from_json, response_to_json
 from ._runner import SteadAgentRunner, install
 from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
-from ._tools import TOOL_RETRY, normalize_tool_output
+from ._tools import TOOL_RETRY
 
 __all__ = [
     "MODEL_RETRY",

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._context import publish, wait_for
 from .._engine import Engine
+from .._exceptions import UsageError
 
 __all__ = ["APPROVAL_PREFIX", "approval_call_id", "approval_message", "approve", "reject", "settle"]
 
@@ -65,15 +66,52 @@ def _decision(payload: Any) -> tuple[bool, str | None, bool]:
     return False, f"unreadable decision {payload!r}", False
 
 
+async def _check_pending(engine: Engine, run_id: str, call_id: str) -> None:
+    """Refuse a decision on a call the run does not wait for, while it waits for something else.
+
+    A run that waits for nothing yet keeps the decision until it asks (its tools may not have been called yet);
+    a finished run is refused by ``Engine.send``.
+    """
+    info = await engine.get(run_id)
+    if info.status.finished or not info.waiting_for:
+        return
+    described = info.state.get("approvals")
+    pending = (
+        [str(p["call_id"]) for p in described if isinstance(p, dict)] if isinstance(described, list) else []
+    )
+    # A run waits for one interrupted call at a time; the others are listed in its state and may go first.
+    pending += [
+        w.removeprefix(APPROVAL_PREFIX)
+        for w in info.waiting_for
+        if w.startswith(APPROVAL_PREFIX) and w.removeprefix(APPROVAL_PREFIX) not in pending
+    ]
+    if call_id in pending:
+        return
+    if pending:
+        raise UsageError(f"run {run_id} waits for approval of {', '.join(pending)}, not {call_id}")
+    raise UsageError(
+        f"run {run_id} waits for {', '.join(info.waiting_for)}, not for the approval of a tool call; "
+        f"call {call_id} is not one it will read (`stead show {run_id}` says what it waits for)"
+    )
+
+
 async def approve(engine: Engine, run_id: str, call_id: str, *, always: bool = False) -> None:
-    """Approve a tool call a run waits on (``stead approve RUN_ID CALL_ID``)."""
+    """Approve a tool call a run waits on (``stead approve RUN_ID CALL_ID``).
+
+    Raises ``UsageError`` naming the pending calls if the run waits, but not for this one.
+    """
+    await _check_pending(engine, run_id, call_id)
     await engine.send(run_id, approval_message(call_id), {"approved": True, "always": always})
 
 
 async def reject(
     engine: Engine, run_id: str, call_id: str, *, message: str | None = None, always: bool = False
 ) -> None:
-    """Reject a tool call a run waits on; ``message`` is what the model is told instead of the tool's output."""
+    """Reject a tool call a run waits on; ``message`` is what the model is told instead of the tool's output.
+
+    Raises ``UsageError`` naming the pending calls if the run waits, but not for this one.
+    """
+    await _check_pending(engine, run_id, call_id)
     await engine.send(
         run_id, approval_message(call_id), {"approved": False, "message": message, "always": always}
     )

@@ -1,14 +1,12 @@
 """Model calls as journaled steps.
 
 ``DurableModel`` wraps any ``agents.Model``. Outside a workflow it is the model itself; inside one, each call is a
-step whose result is the ``ModelResponse`` as JSON (dumped with aliases and only the fields that were set, the
-one lossless round trip). The live run returns the response read back from that JSON, exactly what a replay
-returns, so the next request is the same in both.
+step whose result is the response as JSON (``stead.agents._request``). The live run returns the response read
+back from that JSON, exactly what a replay returns, so the next request is the same in both.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,73 +15,19 @@ from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tool import Tool
-from openai.types.responses import Response, ResponseCompletedEvent, ResponseTextDeltaEvent
-from pydantic import TypeAdapter
+from openai.types.responses import Response, ResponseCompletedEvent
 
-from .. import _serde
-from .._context import StepCall, current_scope
-from .._events import emit
+from .._context import Scope, StepCall, current_scope
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
-from ._remote import ModelRequest, model_remote
+from ._remote import model_remote
+from ._request import ModelRequest, call_model, model_name_of, response_from_json
 from ._usage import execute_model_step
 
-__all__ = ["MODEL_RETRY", "DurableModel", "response_from_json", "response_to_json"]
-
-_RESPONSE = TypeAdapter(ModelResponse)
+__all__ = ["MODEL_RETRY", "DurableModel"]
 
 MODEL_RETRY = RetryPolicy(max_attempts=10, initial_interval=1.0, backoff=2.0, max_interval=60.0)
 """Retries of a model call: rate limits, 408/409/5xx, timeouts and dropped connections; other 4xx fail at once."""
-
-
-def response_to_json(response: ModelResponse) -> Any:
-    return _RESPONSE.dump_python(response, mode="json", by_alias=True, exclude_unset=True)
-
-
-def response_from_json(data: Any) -> ModelResponse:
-    return _RESPONSE.validate_python(data)
-
-
-def model_name_of(model: Model) -> str:
-    for attr in ("model", "model_name", "name"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str):
-            return value
-    return type(model).__name__
-
-
-def _request_fingerprint(r: ModelRequest) -> str:
-    """The request as JSON: on replay the same position must ask the model the same thing."""
-    request = {
-        "instructions": r.system_instructions,
-        "input": r.input,
-        "settings": r.model_settings.to_json_dict(),
-        "tools": [getattr(t, "name", type(t).__name__) for t in r.tools],
-        "output": r.output_schema.name() if r.output_schema is not None else None,
-        "handoffs": [h.tool_name for h in r.handoffs],
-        "previous_response_id": r.previous_response_id,
-        "conversation_id": r.conversation_id,
-    }
-    return json.dumps(_serde.to_json_value(request, "the model request"), sort_keys=True, default=str)
-
-
-def _arguments(r: ModelRequest) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The request as the arguments of ``Model.get_response`` / ``stream_response``."""
-    positional = (
-        r.system_instructions,
-        r.input,
-        r.model_settings,
-        r.tools,
-        r.output_schema,
-        r.handoffs,
-        r.tracing,
-    )
-    keywords = {
-        "previous_response_id": r.previous_response_id,
-        "conversation_id": r.conversation_id,
-        "prompt": r.prompt,
-    }
-    return positional, keywords
 
 
 class DurableModel(Model):
@@ -145,17 +89,11 @@ class DurableModel(Model):
             prompt,
             tracing=tracing,
         )
-        args, kwargs = _arguments(request)
         scope = current_scope()
         if scope is None:
+            args, kwargs = request.arguments()
             return await self.inner.get_response(*args, **kwargs)
-
-        async def call() -> Any:
-            return response_to_json(await self.inner.get_response(*args, **kwargs))
-
-        step = self._step(call, _request_fingerprint(request), request)
-        data = await execute_model_step(scope, self.agent_name, self.model, step)
-        return response_from_json(data)
+        return response_from_json(await self._journaled(scope, request))
 
     async def stream_response(
         self,
@@ -184,26 +122,21 @@ class DurableModel(Model):
             stream=True,
             tracing=tracing,
         )
-        args, kwargs = _arguments(request)
         scope = current_scope()
         if scope is None:
+            args, kwargs = request.arguments()
             async for event in self.inner.stream_response(*args, **kwargs):
                 yield event
             return
-
-        async def call() -> Any:
-            completed: Response | None = None
-            async for event in self.inner.stream_response(*args, **kwargs):
-                if isinstance(event, ResponseTextDeltaEvent):
-                    emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
-                elif isinstance(event, ResponseCompletedEvent):
-                    completed = event.response
-            if completed is None:
-                raise ConnectionError("the model's stream ended without a response.completed event")
-            return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-        step = self._step(call, _request_fingerprint(request), request)
-        data = await execute_model_step(scope, self.agent_name, self.model, step)
-        response = Response.model_validate(data)
+        response = Response.model_validate(await self._journaled(scope, request))
         # One synthetic terminal event carries the whole response; the runner builds its items from it.
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)
+
+    async def _journaled(self, scope: Scope, request: ModelRequest) -> Any:
+        """The call as a model step: its journaled JSON, from the live call or from the journal."""
+
+        async def call() -> Any:
+            return await call_model(self.inner, request)
+
+        step = self._step(call, request.fingerprint(), request)
+        return await execute_model_step(scope, self.agent_name, self.model, step)

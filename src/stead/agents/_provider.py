@@ -20,7 +20,7 @@ from openai import AsyncOpenAI
 
 from .._exceptions import UsageError
 
-__all__ = ["ModelNotConfigured", "close_providers", "env_provider", "is_default_provider"]
+__all__ = ["ModelNotConfigured", "close_providers", "env_provider", "is_default_provider", "is_env_client"]
 
 NO_MODEL_HELP = (
     "no model provider is configured for agent runs. Set OPENAI_API_KEY to use OpenAI; or set OPENAI_BASE_URL "
@@ -42,6 +42,9 @@ class _Unconfigured(ModelProvider):
 _providers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ModelProvider] = weakref.WeakKeyDictionary()
 # Weak: on Temporal every workflow execution has its own event loop, hence its own provider; they must not pile up.
 _clients: weakref.WeakKeyDictionary[ModelProvider, AsyncOpenAI] = weakref.WeakKeyDictionary()
+# The same clients, for a membership test that needs no iteration: Temporal's workflow threads add providers while
+# others look a client up, and iterating a dict another thread grows fails ("dictionary changed size").
+_env_clients: weakref.WeakSet[AsyncOpenAI] = weakref.WeakSet()
 
 
 def env_provider() -> ModelProvider:
@@ -74,7 +77,16 @@ def _build() -> ModelProvider:
     client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0)
     provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
     _clients[provider] = client
+    _env_clients.add(client)
     return provider
+
+
+def is_env_client(client: object) -> bool:
+    """Whether ``client`` is the HTTP client of an environment provider (on any event loop)."""
+    try:
+        return client in _env_clients
+    except TypeError:  # not weakly referenceable: not one of ours
+        return False
 
 
 def is_default_provider(provider: Any) -> bool:

@@ -46,16 +46,16 @@ from agents.tracing import (
     get_trace_provider,
 )
 from agents.tracing.scope import Scope as TracingScope
-from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 from pydantic import TypeAdapter
 
 from .. import _serde
-from .._events import emit
 from .._exceptions import SerializationError, UsageError
 from .._workflow import RemoteContext, remote_handler
 from ._identity import AgentRun
+from ._provider import env_provider, is_env_client
+from ._request import ModelRequest, call_model, normalize_tool_output
 
-__all__ = ["MODEL_HANDLER", "TOOL_HANDLER", "ModelRequest", "model_remote", "tool_remote"]
+__all__ = ["MODEL_HANDLER", "TOOL_HANDLER", "model_remote", "tool_remote"]
 
 MODEL_HANDLER = "stead.agents._remote:model"
 TOOL_HANDLER = "stead.agents._remote:tool"
@@ -64,23 +64,6 @@ TOOL_HANDLER = "stead.agents._remote:tool"
 send_full_conversation = False
 
 _SETTINGS = TypeAdapter(ModelSettings)
-
-
-@dataclass
-class ModelRequest:
-    """The arguments of one ``Model.get_response`` / ``stream_response`` call."""
-
-    system_instructions: str | None
-    input: str | list[Any]
-    model_settings: ModelSettings
-    tools: list[Tool]
-    output_schema: AgentOutputSchemaBase | None
-    handoffs: list[Handoff]
-    previous_response_id: str | None
-    conversation_id: str | None
-    prompt: Any
-    stream: bool = False
-    tracing: ModelTracing = ModelTracing.DISABLED
 
 
 # -- the travelling form, built in workflow code ---------------------------------------------------------------
@@ -106,13 +89,11 @@ def _digest(items: list[Any]) -> str:
 
 def _env_model_name(model: Model) -> str | None:
     """The name the worker's environment provider resolves to this same model, if it came from there."""
-    from ._provider import _clients
-
     client = getattr(model, "_client", None)
     name = getattr(model, "model", None)
     if client is None or not isinstance(name, str):
         return None
-    return name if any(client is c for c in list(_clients.values())) else None
+    return name if is_env_client(client) else None
 
 
 def _tool_form(tool: Tool) -> dict[str, Any] | None:
@@ -394,9 +375,6 @@ class _OutputStandIn(AgentOutputSchemaBase):
 @remote_handler(MODEL_HANDLER)
 async def model(data: Any, ctx: RemoteContext) -> Any:
     """Call the model a request names, through the worker's environment provider; return the response JSON."""
-    from ._model import response_to_json
-    from ._provider import env_provider
-
     items, fields = await _rebuild(data, ctx)
     if isinstance(items, list) and data.get("position") is not None:
         _remember((ctx.run_id, str(data["position"])), (items, fields, _digest(items)))
@@ -425,31 +403,20 @@ async def model(data: Any, ctx: RemoteContext) -> Any:
     ]
     output = None if fields["output"] is None else _OutputStandIn(fields["output"])
     with _in_trace(fields.get("trace")) as tracing:
-        args = (
+        request = ModelRequest(
             fields["instructions"],
             items,
             _SETTINGS.validate_python(fields["settings"]),
             tools,
             output,
             handoffs,
-            tracing,
+            fields["previous_response_id"],
+            fields["conversation_id"],
+            fields["prompt"],
+            stream=bool(fields.get("stream")),
+            tracing=tracing,
         )
-        kwargs = {
-            "previous_response_id": fields["previous_response_id"],
-            "conversation_id": fields["conversation_id"],
-            "prompt": fields["prompt"],
-        }
-        if not fields.get("stream"):
-            return response_to_json(await model.get_response(*args, **kwargs))
-        completed = None
-        async for event in model.stream_response(*args, **kwargs):
-            if isinstance(event, ResponseTextDeltaEvent):
-                emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
-            elif isinstance(event, ResponseCompletedEvent):
-                completed = event.response
-    if completed is None:
-        raise ConnectionError("the model's stream ended without a response.completed event")
-    return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return await call_model(model, request)
 
 
 def _find_tool(name: str, module_name: str, attr: str) -> FunctionTool:
@@ -483,8 +450,6 @@ def _find_tool(name: str, module_name: str, attr: str) -> FunctionTool:
 @remote_handler(TOOL_HANDLER)
 async def tool(data: Any, ctx: RemoteContext) -> Any:
     """Invoke a module-level function tool with the model's arguments; return its output as JSON data."""
-    from ._tools import normalize_tool_output
-
     found = _find_tool(str(data["tool"]), str(data["module"]), str(data.get("attr") or data["tool"]))
     context: ToolContext[Any] = ToolContext(
         context=data.get("context"),

@@ -1,8 +1,9 @@
 """``Runner.run`` inside a workflow: the same SDK runner, with model and tool calls journaled.
 
-Two seams of the SDK are used: the default agent runner (to give each run deterministic trace ids and stead's
-model provider) and the run loop's model and tool resolution (to wrap the model and the function tools that a
-turn uses). Outside a workflow nothing changes: the wrappers step aside when no run is executing.
+Two seams of the SDK are used: the default agent runner (public: to give each run deterministic trace ids and
+stead's model provider) and the run loop's model and tool resolution (private: to wrap the model and the function
+tools that a turn uses; tests/test_sdk_contract.py says why no public seam does, and fails when a release moves
+them). Outside a workflow nothing changes: the wrappers step aside when no run is executing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import dataclasses
 from typing import Any
 
 from agents import Agent, Model, RunConfig
+from agents.agent import AgentBase
 from agents.run import AgentRunner, get_default_agent_runner, set_default_agent_runner
+from agents.run_internal import run_loop
 from agents.tool import Tool
 
 from .._context import current_scope, uuid4
@@ -83,9 +86,6 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from agents.agent import AgentBase
-    from agents.run_internal import run_loop
-
     resolve_model = run_loop.get_model
     resolve_tools = AgentBase.get_all_tools
 

@@ -9,30 +9,19 @@ from typing import Any
 from agents.tool import FunctionTool, Tool
 from agents.tool_context import ToolContext
 
-from .. import _serde
 from .._context import StepCall, current_scope
-from .._exceptions import SerializationError
 from .._retry import RetryPolicy
 from ._identity import current_agent_run, nested_identity, reset_nested
 from ._remote import tool_remote
+from ._request import normalize_tool_output
 
-__all__ = ["durable_tools", "normalize_tool_output"]
+__all__ = ["TOOL_RETRY", "durable_tools"]
 
 TOOL_RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0)
 """Retries of a tool whose error escapes it. By default the SDK turns tool errors into text for the model, so
 this applies only to tools that let errors through (``failure_error_function=None``)."""
 
 _WRAPPED = "__stead_durable__"
-
-
-def normalize_tool_output(value: Any) -> Any:
-    """What a tool returned, as JSON data when it can be, else as the text the SDK would send (``str(value)``)."""
-    try:
-        data = _serde.to_json_value(value, "a tool's output")
-        json.dumps(data, allow_nan=False)
-    except (SerializationError, ValueError):
-        return str(value)
-    return data
 
 
 def _durable(tool: FunctionTool) -> FunctionTool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .. import Engine, RunStatus, UsageError
+from .. import RunStatus
 from ._common import connected, engine_option, run_async
 from .run import parse_value
 
@@ -64,19 +64,6 @@ def cancel(ctx: click.Context, run_id: str) -> None:
         click.echo(f"cancellation of run {run_id} requested; its worker stops it")
 
 
-async def _check_waiting_for(engine: Engine, run_id: str, call_id: str) -> None:
-    from ..agents import (
-        approval_call_id,
-        approval_message,
-    )  # the SDK loads only for the commands that need it
-
-    info = await engine.get(run_id)
-    if approval_message(call_id) not in info.waiting_for and not info.status.finished:
-        pending = [c for c in map(approval_call_id, info.waiting_for) if c is not None]
-        if pending:
-            raise UsageError(f"run {run_id} waits for approval of {', '.join(pending)}, not {call_id}")
-
-
 @click.command()
 @click.argument("run_id")
 @click.argument("call_id")
@@ -89,7 +76,6 @@ def approve(ctx: click.Context, run_id: str, call_id: str, always: bool) -> None
 
     async def main() -> None:
         async with connected(ctx) as engine:
-            await _check_waiting_for(engine, run_id, call_id)
             await send_approval(engine, run_id, call_id, always=always)
 
     run_async(main)
@@ -109,7 +95,6 @@ def reject(ctx: click.Context, run_id: str, call_id: str, message: str | None, a
 
     async def main() -> None:
         async with connected(ctx) as engine:
-            await _check_waiting_for(engine, run_id, call_id)
             await send_rejection(engine, run_id, call_id, message=message, always=always)
 
     run_async(main)

@@ -1,0 +1,127 @@
+"""What a model or tool call is made of and returns, shared by the workflow side and the worker side.
+
+A model call is a :class:`ModelRequest`; its journaled result is the ``ModelResponse`` as JSON (dumped with
+aliases and only the fields that were set, the one lossless round trip), or for a streamed call the completed
+``Response`` as JSON. :func:`call_model` makes the call and returns that JSON, wherever the step runs: in the
+workflow's process (the embedded engine) or in the remote model handler on another worker (Temporal).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agents import Model, ModelResponse, ModelSettings, ModelTracing
+from agents.agent_output import AgentOutputSchemaBase
+from agents.handoffs import Handoff
+from agents.tool import Tool
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
+from pydantic import TypeAdapter
+
+from .. import _serde
+from .._events import emit
+from .._exceptions import SerializationError
+
+__all__ = [
+    "ModelRequest",
+    "call_model",
+    "model_name_of",
+    "normalize_tool_output",
+    "response_from_json",
+    "response_to_json",
+]
+
+_RESPONSE = TypeAdapter(ModelResponse)
+
+
+def response_to_json(response: ModelResponse) -> Any:
+    return _RESPONSE.dump_python(response, mode="json", by_alias=True, exclude_unset=True)
+
+
+def response_from_json(data: Any) -> ModelResponse:
+    return _RESPONSE.validate_python(data)
+
+
+def model_name_of(model: Model) -> str:
+    """The model's name as steps show it ("gpt-4o-mini"), else its class name."""
+    for attr in ("model", "model_name", "name"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str):
+            return value
+    return type(model).__name__
+
+
+@dataclass
+class ModelRequest:
+    """The arguments of one ``Model.get_response`` / ``stream_response`` call."""
+
+    system_instructions: str | None
+    input: str | list[Any]
+    model_settings: ModelSettings
+    tools: list[Tool]
+    output_schema: AgentOutputSchemaBase | None
+    handoffs: list[Handoff]
+    previous_response_id: str | None
+    conversation_id: str | None
+    prompt: Any
+    stream: bool = False
+    tracing: ModelTracing = ModelTracing.DISABLED
+
+    def arguments(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The request as the arguments of ``Model.get_response`` / ``stream_response``."""
+        positional = (
+            self.system_instructions,
+            self.input,
+            self.model_settings,
+            self.tools,
+            self.output_schema,
+            self.handoffs,
+            self.tracing,
+        )
+        keywords = {
+            "previous_response_id": self.previous_response_id,
+            "conversation_id": self.conversation_id,
+            "prompt": self.prompt,
+        }
+        return positional, keywords
+
+    def fingerprint(self) -> str:
+        """The request as JSON: on replay the same position must ask the model the same thing."""
+        request = {
+            "instructions": self.system_instructions,
+            "input": self.input,
+            "settings": self.model_settings.to_json_dict(),
+            "tools": [getattr(t, "name", type(t).__name__) for t in self.tools],
+            "output": self.output_schema.name() if self.output_schema is not None else None,
+            "handoffs": [h.tool_name for h in self.handoffs],
+            "previous_response_id": self.previous_response_id,
+            "conversation_id": self.conversation_id,
+        }
+        return json.dumps(_serde.to_json_value(request, "the model request"), sort_keys=True, default=str)
+
+
+async def call_model(model: Model, request: ModelRequest) -> Any:
+    """Call ``model``; return what a model step journals (a streamed call's tokens go out as ``text`` events)."""
+    args, kwargs = request.arguments()
+    if not request.stream:
+        return response_to_json(await model.get_response(*args, **kwargs))
+    completed = None
+    async for event in model.stream_response(*args, **kwargs):
+        if isinstance(event, ResponseTextDeltaEvent):
+            emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
+        elif isinstance(event, ResponseCompletedEvent):
+            completed = event.response
+    if completed is None:
+        raise ConnectionError("the model's stream ended without a response.completed event")
+    return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def normalize_tool_output(value: Any) -> Any:
+    """What a tool returned, as JSON data when it can be, else as the text the SDK would send (``str(value)``)."""
+    try:
+        data = _serde.to_json_value(value, "a tool's output")
+        json.dumps(data, allow_nan=False)
+    except (SerializationError, ValueError):
+        return str(value)
+    return data
