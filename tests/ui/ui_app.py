@@ -1,0 +1,37 @@
+"""Workflows for the dashboard tests: one that streams tokens and waits, one that fails until its bug is fixed."""
+
+from __future__ import annotations
+
+import stead
+
+
+@stead.step
+async def speak(words: list[str]) -> str:
+    for word in words:
+        stead.emit("text", word + " ")
+    return " ".join(words)
+
+
+@stead.workflow
+async def chatty(words: list[str]) -> str:
+    """Streams ``words`` as tokens, then waits for the message ``go``."""
+    said = await speak(words)
+    reply = await stead.wait_for("go")
+    return f"{said} / {reply}"
+
+
+#: Bugs fixed so far (the test fixes one while its run is failed).
+fixed: set[str] = set()
+
+
+@stead.step(retry=stead.RetryPolicy(max_attempts=2, initial_interval=0.01))
+async def check(flag: str) -> str:
+    if flag not in fixed:
+        raise RuntimeError(f"bug {flag} is not fixed yet")
+    return "fixed"
+
+
+@stead.workflow
+async def flaky(flag: str) -> str:
+    """Fails until ``flag`` is in ``fixed`` (a bug fixed while the run is failed)."""
+    return await check(flag)
