@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import stead
 
 
@@ -35,3 +37,27 @@ async def check(flag: str) -> str:
 async def flaky(flag: str) -> str:
     """Fails until ``flag`` is in ``fixed`` (a bug fixed while the run is failed)."""
     return await check(flag)
+
+
+#: Gates the storyteller's attempts wait on, so that a test watches its tokens arrive before it goes on.
+gates: dict[int, asyncio.Event] = {}
+attempts_told: list[int] = []
+
+
+@stead.step(retry=stead.RetryPolicy(max_attempts=3, initial_interval=0.01))
+async def tell(topic: str) -> str:
+    attempt = len(attempts_told) + 1
+    attempts_told.append(attempt)
+    words = ["Once", "upon", "a", "time,"] if attempt == 1 else ["A", "short", "story", "about", topic + "."]
+    for word in words:
+        stead.emit("text", word + " ")
+    await gates.setdefault(attempt, asyncio.Event()).wait()
+    if attempt == 1:
+        raise ConnectionError("the provider dropped the connection")
+    return " ".join(words)
+
+
+@stead.workflow
+async def storyteller(topic: str) -> str:
+    """Streams a story; its first attempt breaks off (its tokens are retracted), the second finishes."""
+    return await tell(topic)
