@@ -61,6 +61,12 @@ async def page(dashboard: Dashboard) -> AsyncIterator[Any]:
         assert errors == [], f"the page raised: {errors}"
 
 
+async def content_box(page: Any) -> dict[str, float]:
+    """The top of the page down to the end of its content (no empty viewport below it)."""
+    box = await page.locator("main").bounding_box()
+    return {"x": 0, "y": 0, "width": 1360, "height": box["y"] + box["height"]}
+
+
 async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots: Path) -> None:
     engine = dashboard.engine
     questions = [
@@ -88,7 +94,7 @@ async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots:
     await expect(page.locator(f'tr[data-run="{waiting.run_id}"] .badge')).to_have_text("waiting")
     await expect(page.locator(f'tr[data-run="{waiting.run_id}"] .wait-for')).to_have_text("go")
     await expect(page.locator(f'tr[data-run="{costco}"] td').nth(6)).to_have_text("250")
-    await page.screenshot(path=str(shots / "ui-runs.png"))
+    await page.screenshot(path=str(shots / "ui-runs.png"), clip=await content_box(page))
 
     await page.click('button[data-status="waiting"]')
     await expect(rows).to_have_count(1)

@@ -374,7 +374,7 @@ function usageTable(usage) {
   return h("details", { class: "usage-details", open: usage.by_model.length > 1 },
     h("summary", { class: "sub", text: "usage per agent and model" }),
     h("table", { class: "usage" },
-      h("thead", {}, h("tr", {}, ["agent", "model", "requests", "input", "cached", "output", "total"].map((c) => h("th", { text: c })))),
+      h("thead", {}, h("tr", {}, ["agent", "model", "requests", "input", "cached", "output", "total"].map((c, n) => h("th", { class: n > 1 ? "num" : null, text: c })))),
       h("tbody", {}, usage.by_model.map((u) => h("tr", {},
         h("td", { text: u.agent }), h("td", { class: "mono", text: u.model }), h("td", { class: "num", text: u.requests }),
         h("td", { class: "num", text: u.input_tokens }), h("td", { class: "num", text: u.cached_input_tokens }),
@@ -451,7 +451,10 @@ function renderTimeline(el, run, view, select) {
     return;
   }
   const now = Date.now();
-  const t0 = Date.parse(run.created_at);
+  // The axis starts at the first step: the time a run waited for a worker is said, not drawn.
+  const created = Date.parse(run.created_at);
+  const t0 = Math.min(...steps.map((s) => Date.parse(s.started_at)));
+  const queued = (t0 - created) / 1000;
   const ends = steps.map((s) => (s.finished_at ? Date.parse(s.finished_at) : now));
   const t1 = Math.max(run.finished_at ? Date.parse(run.finished_at) : now, ...ends, t0 + 1);
   const span = t1 - t0;
@@ -496,6 +499,7 @@ function renderTimeline(el, run, view, select) {
   ));
   fill(el,
     h("h2", { text: "Timeline" }),
+    queued > 0.05 ? h("div", { class: "sub queued", text: `first step ${fmtDuration(queued)} after the run started (waiting for a worker)` }) : null,
     h("div", { class: "waterfall" }, h("div", { class: "axis" }, h("div"), ticks), rows),
     h("div", { class: "legend" }, [["model", "var(--model)"], ["tool", "var(--tool)"], ["wait / approval", "var(--wait)"], ["step", "var(--step)"], ["failed", "var(--bad)"]]
       .map(([label, color]) => h("span", {}, h("i", { style: `background:${color}` }), label))),
@@ -638,5 +642,7 @@ function route() {
 api("/api/info").then((info) => {
   document.getElementById("engine").textContent = `${info.engine} engine · stead ${info.version}`;
 }).catch(() => {});
-api("/api/approvals").then((d) => updateCount(d.approvals.length)).catch(() => {});
+const refreshCount = () => api("/api/approvals").then((d) => updateCount(d.approvals.length)).catch(() => {});
+refreshCount();
+every(3000, refreshCount);
 route();
