@@ -38,7 +38,7 @@ async def small(n: int) -> int:
 @stead.workflow
 async def long(steps: int) -> int:
     total = 0
-    for n in range(steps):
+    for _ in range(steps):
         total = await one(total)
     return total
 
@@ -66,15 +66,22 @@ async def main(runs: int, steps: int, repeat: int) -> dict[str, float]:
                     await handle.result(timeout=600)
                 await long_run.result(timeout=600)
             setup = time.perf_counter() - started
-            async with Server(engine, port=0) as server, httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            async with (
+                Server(engine, port=0) as server,
+                httpx.AsyncClient(base_url=server.url, timeout=60) as client,
+            ):
                 figures: dict[str, float] = {"setup_s": setup}
                 figures["list_first_page_ms"], first = await timed(client, "/api/runs?limit=50", repeat)
                 cursor = first["next_cursor"]
                 for _ in range(runs // 2 // 500):
                     page = (await client.get(f"/api/runs?limit=500&usage=false&cursor={cursor}")).json()
                     cursor = page["next_cursor"]
-                figures["list_deep_page_ms"], _ = await timed(client, f"/api/runs?limit=50&cursor={cursor}", repeat)
-                figures["list_status_filter_ms"], _ = await timed(client, "/api/runs?limit=50&status=completed", repeat)
+                figures["list_deep_page_ms"], _ = await timed(
+                    client, f"/api/runs?limit=50&cursor={cursor}", repeat
+                )
+                figures["list_status_filter_ms"], _ = await timed(
+                    client, "/api/runs?limit=50&status=completed", repeat
+                )
                 figures["list_search_ms"], _ = await timed(client, "/api/runs?limit=50&q=no-such-run", repeat)
                 figures["run_page_ms"], body = await timed(
                     client, f"/api/runs/{long_run.run_id}?include=steps,conversation", repeat
