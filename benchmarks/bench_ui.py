@@ -5,7 +5,9 @@
 Starts --runs runs of a one-step workflow on a fresh SQLite engine and completes them with a worker, then times
 requests through a real HTTP client against the dashboard served by uvicorn on 127.0.0.1: the first page of the
 run list (50 runs with tokens and cost), a page deep in the list (by cursor), a filtered page, a search, and
-the page data of one run with --steps steps. Each figure is the median of --repeat requests.
+the page data of one run with --steps steps. Each figure is the median of --repeat requests; "cold" ones are
+the first request (tokens and cost not cached yet), ``index_build_ms`` the first search (the server reads every
+run once to index them).
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ async def main(runs: int, steps: int, repeat: int) -> dict[str, float]:
                 httpx.AsyncClient(base_url=server.url, timeout=60) as client,
             ):
                 figures: dict[str, float] = {"setup_s": setup}
+                figures["list_first_page_cold_ms"], first = await timed(client, "/api/runs?limit=50", 1)
                 figures["list_first_page_ms"], first = await timed(client, "/api/runs?limit=50", repeat)
+                figures["index_build_ms"], _ = await timed(client, "/api/runs?limit=50&q=no-such-run", 1)
                 cursor = first["next_cursor"]
                 for _ in range(runs // 2 // 500):
                     page = (await client.get(f"/api/runs?limit=500&usage=false&cursor={cursor}")).json()

@@ -242,12 +242,30 @@ async def test_paging_filters_and_search(dashboard: Dashboard) -> None:
     ).json()
     assert len(rest["runs"]) == 6 and rest["next_cursor"] is None
 
+    # Many runs started at once (more than one refresh of the index reads): a search still sees every one.
+    more = [
+        (await engine.start(ui_app.chatty, [f"bulk{n}"], run_id=f"bulk-{n:03d}")).run_id for n in range(250)
+    ]
+    found = []
+    cursor = None
+    while True:
+        params = {"q": "bulk", "limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = (await dashboard.client.get("/api/runs", params=params)).json()
+        found += [r["run_id"] for r in page["runs"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert found == more[::-1]
+    assert (
+        len((await dashboard.client.get("/api/runs", params={"q": "chatty", "limit": "500"})).json()["runs"])
+        == 381
+    )
+
     pending = (
         await dashboard.client.get(
             "/api/runs", params={"status": "pending", "workflow": "chatty", "limit": "500"}
         )
     ).json()
-    assert len(pending["runs"]) == 131
+    assert len(pending["runs"]) == 381
     assert (await dashboard.client.get("/api/runs", params={"status": "completed"})).json()["runs"] == []
     assert (await dashboard.client.get("/api/runs", params={"workflow": "other"})).json()["runs"] == []
     for params, message in [

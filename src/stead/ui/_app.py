@@ -33,6 +33,7 @@ from .._exceptions import (
 )
 from .._usage import RunUsage, usage
 from . import _api
+from ._index import RunIndex
 from ._openapi import openapi_spec
 
 __all__ = ["TOKEN_COOKIE", "create_app"]
@@ -259,6 +260,7 @@ def create_app(
     passes the loopback names when it binds 127.0.0.1, which defeats DNS rebinding).
     """
     usage_cache = _UsageCache(engine)
+    index = RunIndex(engine)
 
     async def get_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -287,14 +289,20 @@ def create_app(
             raise ApiError(400, f"limit must be a number, got {params.get('limit')!r}") from None
         if not 1 <= limit <= MAX_PAGE:
             raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-        infos, next_cursor = await list_page(
-            engine,
-            statuses=statuses,
-            workflow=params.get("workflow") or None,
-            query=params.get("q", "").strip().lower(),
-            limit=limit,
-            cursor=params.get("cursor") or None,
-        )
+        workflow = params.get("workflow") or None
+        query = params.get("q", "").strip().lower()
+        cursor = params.get("cursor") or None
+        if not statuses and (cursor or query):
+            # Deep pages and searches: from the index, not by reading every run before the page.
+            after = _decode_cursor(cursor) if cursor else None
+            infos, more = await index.page(
+                after=(after[0], after[1]) if after else None, workflow=workflow, query=query, limit=limit
+            )
+            next_cursor = _encode_cursor(infos[-1], 0) if more and infos else None
+        else:
+            infos, next_cursor = await list_page(
+                engine, statuses=statuses, workflow=workflow, query=query, limit=limit, cursor=cursor
+            )
         with_usage = params.get("usage", "true").lower() not in ("0", "false", "no")
         usages: list[RunUsage | None] = (
             list(await asyncio.gather(*(usage_cache.of(i) for i in infos)))
