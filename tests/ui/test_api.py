@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from stead._loader import load_target
 from stead.testing._offline import offline_models, offline_script_for
 from stead.ui import Server
 
+from ..procs import ROOT
+from ..procs import env as procs_env
 from . import ui_app
 from .conftest import EXAMPLES, Dashboard
 
@@ -403,3 +407,52 @@ def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "starlette", None)  # what `import starlette` finds when not installed
     with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[ui\]'"):
         importlib.import_module("stead.ui")
+
+
+async def spawn_worker(dashboard: Dashboard, run_id: str, **env: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ui_app.WORKER,
+        dashboard.engine.url,
+        run_id,
+        cwd=ROOT,
+        env=procs_env(**env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+async def test_events_resume_after_the_worker_is_killed(dashboard: Dashboard) -> None:
+    handle = await dashboard.engine.start(ui_app.teller, ["a", "durable", "story"])
+    url = f"/api/runs/{handle.run_id}/events"
+    first_worker = await spawn_worker(dashboard, handle.run_id, STEAD_UI_HANG="1")
+    try:
+        async with dashboard.client.stream("GET", url) as response:
+            before = await read_events(response, 3)
+            assert [(e[2]["attempt"], e[2]["data"]) for e in before] == [
+                (1, "a "),
+                (1, "durable "),
+                (1, "story "),
+            ]
+            first_worker.kill()  # SIGKILL in the middle of the step: no cleanup runs
+            assert await first_worker.wait() == -signal.SIGKILL
+    finally:
+        if first_worker.returncode is None:
+            first_worker.kill()
+            await first_worker.wait()
+
+    # The client reconnects after the disconnect; another worker takes the run over and streams the step again.
+    second_worker = await spawn_worker(dashboard, handle.run_id)
+    async with dashboard.client.stream(
+        "GET", url, headers={"Last-Event-ID": before[-1][1] or ""}
+    ) as response:
+        after = await read_events(response)
+    _, stderr = await second_worker.communicate()
+    assert second_worker.returncode == 0, stderr.decode()
+    texts = [e[2]["data"] for e in after if e[0] == "message" and e[2]["kind"] == "text"]
+    assert texts == ["a ", "durable ", "story "]
+    assert all(int(e[1] or 0) > int(before[-1][1] or 0) for e in after if e[0] == "message")
+    assert after[-1][0] == "end" and after[-1][2] == {"status": "completed"}
+    assert await handle.result(timeout=10) == "a durable story"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import stead
 
@@ -61,3 +62,31 @@ async def tell(topic: str) -> str:
 async def storyteller(topic: str) -> str:
     """Streams a story; its first attempt breaks off (its tokens are retracted), the second finishes."""
     return await tell(topic)
+
+
+@stead.step
+async def recite(words: list[str]) -> str:
+    for word in words:
+        stead.emit("text", word + " ")
+    if os.environ.get("STEAD_UI_HANG"):
+        await asyncio.Event().wait()  # a worker that hangs mid-step until it is killed
+    return " ".join(words)
+
+
+@stead.workflow
+async def teller(words: list[str]) -> str:
+    """Streams ``words``; with ``STEAD_UI_HANG`` set, its worker hangs after streaming them."""
+    return await recite(words)
+
+
+WORKER = """
+import asyncio, sys
+import stead
+from tests.ui import ui_app
+
+async def main():
+    async with stead.connect(sys.argv[1]) as engine:
+        await engine.worker([ui_app.teller], run_ids=[sys.argv[2]]).run()
+
+asyncio.run(main())
+"""
