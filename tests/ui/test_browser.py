@@ -9,14 +9,19 @@ import asyncio
 import importlib
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
+import stead
 from stead.testing._offline import offline_models, offline_script_for
+from stead.ui import Server
 
+from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
 from . import ui_app
 from .conftest import EXAMPLES, Dashboard
 
@@ -47,7 +52,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def page(dashboard: Dashboard) -> AsyncIterator[Any]:
+async def page() -> AsyncIterator[Any]:
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
         context = await browser.new_page(viewport={"width": 1360, "height": 900})
@@ -190,3 +195,42 @@ async def test_live_tokens_and_a_retracted_attempt(dashboard: Dashboard, page: A
         ui_app.gates.setdefault(2, asyncio.Event()).set()
         assert await handle.result(timeout=30) == "A short story about dragons."
     await expect(page.locator("#run-header .badge").first).to_have_text("completed")
+
+
+@pytest.fixture
+async def temporal_dashboard(temporal_server: str) -> AsyncIterator[Dashboard]:  # noqa: F811 - the fixture
+    url = f"temporal://{temporal_server}?namespace={fresh_namespace()}&task_queue=ui-{uuid.uuid4().hex[:8]}"
+    async with (
+        stead.connect(url) as engine,
+        Server(engine, port=0) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        yield Dashboard(engine, server, client)
+
+
+async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: Any, shots: Path) -> None:
+    dashboard = temporal_dashboard
+    engine = dashboard.engine
+    approvals.refunds_made.clear()
+    with offline_models(offline_script_for(str(EXAMPLES / "approvals.py"))):
+        refund = await engine.start(approvals.refund_desk, "Order 1042 arrived broken, please refund it")
+        async with engine.worker([approvals.refund_desk]):
+            await dashboard.until(refund.run_id, lambda r: r["waiting_for"] != [])
+            await page.goto(f"{dashboard.server.url}/runs/{refund.run_id}")
+            await expect(page.locator("#run-header .badge").first).to_have_text("waiting")
+            await expect(page.locator("#run-header .approval-card")).to_contain_text(
+                "wants to call issue_refund"
+            )
+            await page.locator('#run-header .approval-card [data-action="approve"]').click()
+            info = await engine.wait(refund.run_id, timeout=90)
+            assert info.status is stead.RunStatus.COMPLETED, info.error
+            await expect(page.locator("#run-header .badge").first).to_have_text("completed", timeout=30_000)
+    await expect(page.locator("#run-header .result-box")).to_contain_text("Done: I refunded 189.00 EUR")
+    await expect(page.locator("#timeline .bar.k-wait")).to_have_count(1)
+    await expect(page.locator('#conversation [data-tool="lookup_order"]')).to_contain_text("espresso machine")
+    await expect(page.locator("#engine")).to_contain_text("temporal engine")
+    await page.screenshot(path=str(shots / "ui-temporal-run.png"), full_page=True)
+
+    await page.goto(dashboard.server.url + "/")
+    await expect(page.locator(f'tr[data-run="{refund.run_id}"] .badge')).to_have_text("completed")
+    await page.screenshot(path=str(shots / "ui-temporal-runs.png"), clip=await content_box(page))

@@ -119,10 +119,18 @@ def steps_json(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
         if step.kind in HIDDEN_KINDS:
             continue
         agent = step.name.removeprefix("model:") if step.kind == "model" else callers.get(step.position)
+        lane = lane_of(step.position)
         if agent is None and step.kind == "wait" and step.name.startswith(APPROVAL_PREFIX):
             call_id = step.name.removeprefix(APPROVAL_PREFIX)
-            agent = next((a for pos, a in callers.items() if pos.endswith("/" + call_id)), None)
-        out.append(step_json(step, agent))
+            caller = next(((pos, a) for pos, a in callers.items() if pos.endswith("/" + call_id)), None)
+            if caller is not None:
+                # An approval belongs to the agent run whose tool call waits for it.
+                agent, lane = caller[1], lane_of(caller[0])
+        if not lane[:1].isdigit():
+            lane = "0"  # an engine's synthetic position (a message that arrived): the workflow's own lane
+        entry = step_json(step, agent)
+        entry["lane"] = lane
+        out.append(entry)
     return out
 
 
