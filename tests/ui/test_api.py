@@ -146,6 +146,8 @@ async def test_approve_or_reject_a_refund(dashboard: Dashboard, decision: str) -
 
     conversation = (await dashboard.client.get(f"/api/runs/{handle.run_id}/conversation")).json()["items"]
     [approval] = [i for i in conversation if i["type"] == "approval"]
+    kinds = [(i["type"], i.get("tool")) for i in conversation]
+    assert kinds.index(("approval", "issue_refund")) == kinds.index(("tool_call", "issue_refund")) + 1
     assert approval["tool"] == "issue_refund"
     if decision == "approve":
         assert run["result"].startswith("Done: I refunded 189.00 EUR") and approvals.refunds_made == ["1042"]
@@ -456,3 +458,45 @@ async def test_events_resume_after_the_worker_is_killed(dashboard: Dashboard) ->
     assert all(int(e[1] or 0) > int(before[-1][1] or 0) for e in after if e[0] == "message")
     assert after[-1][0] == "end" and after[-1][2] == {"status": "completed"}
     assert await handle.result(timeout=10) == "a durable story"
+
+
+SERVE = "import sys, stead.ui; stead.ui.serve(sys.argv[1], port=0, token=sys.argv[2] or None)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("token", ["", "a-token-of-twenty-chars"])
+async def test_serve_prints_the_url_once_and_stops_on_ctrl_c(tmp_path: Path, token: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SERVE,
+        f"sqlite:///{tmp_path}/s.db",
+        token,
+        cwd=ROOT,
+        env=procs_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line.startswith("stead ui: http://127.0.0.1:"), line
+        url = line.split()[2]
+        assert url.endswith(f"/?token={token}" if token else "/")
+        base = url.split("/?")[0].rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(base_url=base) as client:
+            info = (await client.get("/api/info", headers=headers)).json()
+            assert info == {
+                "engine": "sqlite",
+                "version": stead.__version__,
+                "statuses": ["pending", "running", "waiting", "completed", "failed", "cancelled"],
+                "token_required": bool(token),
+            }
+        proc.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0 and b"Traceback" not in stderr, stderr.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

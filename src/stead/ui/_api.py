@@ -309,17 +309,18 @@ def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any
                 else "rejected"
             )
             call = calls.get(call_id)
-            items.append(
-                {
-                    "type": "approval",
-                    "position": step.position,
-                    "call_id": call_id,
-                    "tool": call["tool"] if call else None,
-                    "arguments": call["arguments"] if call else None,
-                    "decision": state,
-                    "message": decision.get("message"),
-                }
-            )
+            approval = {
+                "type": "approval",
+                "position": step.position,
+                "call_id": call_id,
+                "tool": call["tool"] if call else None,
+                "arguments": call["arguments"] if call else None,
+                "decision": state,
+                "message": decision.get("message"),
+            }
+            # Right after the call it decides on, which the model asked for earlier.
+            at = next((n for n, item in enumerate(items) if item is call), None)
+            items.insert(len(items) if at is None else at + 1, approval)
         elif step.kind == "wait":
             items.append(
                 {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import secrets
+import socket
 from collections.abc import Callable
 from types import TracebackType
 
@@ -54,7 +56,10 @@ class Server:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()  # every address: name one that others can reach
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -117,4 +122,5 @@ def serve(
         finally:
             await engine.close()
 
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly, then re-raises it
+        asyncio.run(main())
