@@ -97,7 +97,7 @@ async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots:
     await expect(page.locator(f'tr[data-run="{costco}"] .badge')).to_have_text("completed")
     await expect(page.locator(f'tr[data-run="{failed.run_id}"] .badge')).to_have_text("failed")
     await expect(page.locator(f'tr[data-run="{waiting.run_id}"] .badge')).to_have_text("waiting")
-    await expect(page.locator(f'tr[data-run="{waiting.run_id}"] .wait-for')).to_have_text("go")
+    await expect(page.locator(f'tr[data-run="{waiting.run_id}"] .wait-for')).to_have_text("message go")
     await expect(page.locator(f'tr[data-run="{costco}"] td').nth(6)).to_have_text("250")
     await page.screenshot(path=str(shots / "ui-runs.png"), clip=await content_box(page))
 
@@ -150,6 +150,10 @@ async def test_approve_a_waiting_refund(dashboard: Dashboard, page: Any, shots: 
         async with engine.worker([approvals.refund_desk]):
             await dashboard.until(handle.run_id, lambda r: r["waiting_for"] != [])
 
+            await page.goto(dashboard.server.url + "/")
+            await expect(page.locator(f'tr[data-run="{handle.run_id}"] .wait-for')).to_have_text(
+                "approval of issue_refund"
+            )
             await page.goto(dashboard.server.url + "/approvals")
             card = page.locator('#inbox .approval-card[data-call="call_refund_1"]')
             await expect(card).to_contain_text("wants to call issue_refund")
@@ -208,6 +212,7 @@ async def temporal_dashboard(temporal_server: str) -> AsyncIterator[Dashboard]: 
         yield Dashboard(engine, server, client)
 
 
+@pytest.mark.timeout(300)  # the first Temporal test of a session starts the dev server
 async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: Any, shots: Path) -> None:
     dashboard = temporal_dashboard
     engine = dashboard.engine
@@ -215,7 +220,8 @@ async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: A
     with offline_models(offline_script_for(str(EXAMPLES / "approvals.py"))):
         refund = await engine.start(approvals.refund_desk, "Order 1042 arrived broken, please refund it")
         async with engine.worker([approvals.refund_desk]):
-            await dashboard.until(refund.run_id, lambda r: r["waiting_for"] != [])
+            # A Temporal worker takes seconds to start on a busy machine.
+            await dashboard.until(refund.run_id, lambda r: r["waiting_for"] != [], timeout=120)
             await page.goto(f"{dashboard.server.url}/runs/{refund.run_id}")
             await expect(page.locator("#run-header .badge").first).to_have_text("waiting")
             await expect(page.locator("#run-header .approval-card")).to_contain_text(

@@ -206,6 +206,14 @@ function runsPage() {
   return every(2000, () => (state.cursors.length ? null : load()));
 }
 
+function waitText(run, name) {
+  // "approval:call_1" reads better as what the person is asked to approve.
+  if (!name.startsWith("approval:")) return `message ${name}`;
+  const callId = name.slice("approval:".length);
+  const pending = ((run.state && run.state.approvals) || []).find((a) => a && a.call_id === callId);
+  return pending && pending.tool ? `approval of ${pending.tool}` : `approval of ${callId}`;
+}
+
 function runRow(run) {
   const usage = run.usage || {};
   const href = `/runs/${encodeURIComponent(run.run_id)}`;
@@ -218,7 +226,7 @@ function runRow(run) {
     h("td", { class: "num", text: run.steps }),
     h("td", { class: "num", text: fmtTokens(usage.total_tokens) }),
     h("td", { class: "num", text: fmtCost(usage.cost_usd) }),
-    h("td", { class: "wait-for", text: run.waiting_for.join(", ") }),
+    h("td", { class: "wait-for", title: run.waiting_for.join(", "), text: run.waiting_for.map((name) => waitText(run, name)).join(", ") }),
   );
 }
 
