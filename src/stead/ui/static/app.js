@@ -370,7 +370,7 @@ function renderHeader(el, run, refresh) {
     h("div", { class: "facts" }, facts.map(([k, v, title]) => h("div", { class: "fact", title }, h("div", { class: "k", text: k }), h("div", { class: "v", text: v })))),
     h("div", { class: "kv" },
       h("div", { class: "k", text: "call" }), h("pre", { text: callText(run) }),
-      run.waiting_for.length ? [h("div", { class: "k", text: "waiting for" }), h("div", { class: "wait-for", text: run.waiting_for.join(", ") })] : null,
+      run.waiting_for.length ? [h("div", { class: "k", text: "waiting for" }), h("div", { class: "wait-for", title: run.waiting_for.join(", "), text: run.waiting_for.map((name) => waitText(run, name)).join(", ") })] : null,
       outcome),
     usageTable(usage),
     controls(run, refresh),
