@@ -207,7 +207,7 @@ async def temporal_dashboard(temporal_server: str) -> AsyncIterator[Dashboard]: 
     async with (
         stead.connect(url) as engine,
         Server(engine, port=0) as server,
-        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.url, timeout=120) as client,
     ):
         yield Dashboard(engine, server, client)
 
