@@ -10,7 +10,7 @@ install: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,temporal,otel]'
+	$(PY) -m pip install --quiet -e '.[dev,temporal,otel,ui]'
 	touch $@
 
 lint: install

@@ -1,0 +1,447 @@
+"""JSON shapes of runs, steps, usage, timelines and conversations for the dashboard and its HTTP API.
+
+Small pure functions over the engine's public types (``RunInfo``, ``StepInfo``, ``RunEvent``), so that another
+front end (the CLI) can render from the same shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
+from .._events import RunEvent
+from .._usage import RunUsage, usage
+
+__all__ = [
+    "APPROVAL_PREFIX",
+    "HIDDEN_KINDS",
+    "approvals_of",
+    "cli_for",
+    "conversation",
+    "display_status",
+    "error_json",
+    "event_json",
+    "lane_of",
+    "lanes",
+    "run_json",
+    "step_json",
+    "steps_json",
+    "usage_json",
+]
+
+APPROVAL_PREFIX = "approval:"
+
+#: Journal entries that are bookkeeping rather than work: hidden from timelines.
+HIDDEN_KINDS = frozenset({"now", "patch"})
+
+HANDOFF_PREFIX = "transfer_to_"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def error_json(error: ErrorInfo | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"type": error.type, "message": error.message, "details": error.details}
+
+
+def display_status(info: RunInfo) -> str:
+    """The run's status, with "waiting" for a running run that waits for a person or a message."""
+    if info.status is RunStatus.RUNNING and info.waiting_for:
+        return "waiting"
+    return str(info.status)
+
+
+def run_duration(info: RunInfo, now: datetime | None = None) -> float | None:
+    if info.finished_at is not None:
+        return (info.finished_at - info.created_at).total_seconds()
+    if info.status is RunStatus.PENDING:
+        return None
+    return ((now or datetime.now(UTC)) - info.created_at).total_seconds()
+
+
+def run_json(info: RunInfo, run_usage: RunUsage | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "run_id": info.run_id,
+        "workflow": info.workflow,
+        "status": str(info.status),
+        "display_status": display_status(info),
+        "created_at": _iso(info.created_at),
+        "updated_at": _iso(info.updated_at),
+        "finished_at": _iso(info.finished_at),
+        "duration": run_duration(info),
+        "source": info.source,
+        "args": info.args,
+        "steps": info.steps,
+        "waiting_for": list(info.waiting_for),
+        "state": info.state,
+        "result": info.result,
+        "error": error_json(info.error),
+    }
+    if run_usage is not None:
+        out["usage"] = usage_json(run_usage)
+    return out
+
+
+def usage_json(run_usage: RunUsage) -> dict[str, Any]:
+    """Tokens and cost in all, per agent, and per agent and model."""
+    out = run_usage.to_json()
+    out["by_model"] = [
+        {"agent": agent.agent, "model": model, **tokens.to_json()}
+        for agent in run_usage.agents.values()
+        for model, tokens in agent.by_model.items()
+    ]
+    return out
+
+
+def lane_of(position: str) -> str:
+    """The branch of the task tree a step belongs to: its agent run (``0:0`` of ``0:0/model:1``) or its task."""
+    if "/" in position:
+        return position.rsplit("/", 1)[0]
+    return position.rsplit(":", 1)[0] if ":" in position else position
+
+
+def steps_json(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
+    """The run's steps for timelines (bookkeeping hidden), each with the agent that made it, where one did."""
+    callers: dict[str, str] = {}
+    for step in steps:
+        if step.kind == "model" and isinstance(step.result, dict):
+            for item in step.result.get("output") or []:
+                if isinstance(item, dict) and item.get("call_id") is not None:
+                    callers[f"{lane_of(step.position)}/{item['call_id']}"] = step.name.removeprefix("model:")
+    out = []
+    for step in steps:
+        if step.kind in HIDDEN_KINDS:
+            continue
+        agent = step.name.removeprefix("model:") if step.kind == "model" else callers.get(step.position)
+        lane = lane_of(step.position)
+        if agent is None and step.kind == "wait" and step.name.startswith(APPROVAL_PREFIX):
+            call_id = step.name.removeprefix(APPROVAL_PREFIX)
+            caller = next(((pos, a) for pos, a in callers.items() if pos.endswith("/" + call_id)), None)
+            if caller is not None:
+                # An approval belongs to the agent run whose tool call waits for it.
+                agent, lane = caller[1], lane_of(caller[0])
+        if not lane[:1].isdigit():
+            lane = "0"  # an engine's synthetic position (a message that arrived): the workflow's own lane
+        entry = step_json(step, agent)
+        entry["lane"] = lane
+        out.append(entry)
+    return out
+
+
+def step_json(step: StepInfo, agent: str | None = None) -> dict[str, Any]:
+    return {
+        "position": step.position,
+        "lane": lane_of(step.position),
+        "agent": agent,
+        "kind": step.kind,
+        "name": step.name,
+        "summary": step.summary,
+        "label": _step_label(step),
+        "status": step.status,
+        "attempts": step.attempts,
+        "started_at": _iso(step.started_at),
+        "finished_at": _iso(step.finished_at),
+        "duration": step.duration,
+        "result": step.result,
+        "error": error_json(step.error),
+        "attempt_errors": [error_json(e) for e in step.attempt_errors],
+    }
+
+
+def _step_label(step: StepInfo) -> str:
+    if step.kind == "wait":
+        if step.name.startswith(APPROVAL_PREFIX):
+            return f"approval · {step.name.removeprefix(APPROVAL_PREFIX)}"
+        return f"wait · {step.name}"
+    if step.kind == "timer":
+        return "sleep"
+    return step.summary or step.name
+
+
+def lanes(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
+    """One lane per agent run or task branch, in the order their first step started, labelled by who ran."""
+    found: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if step.kind in HIDDEN_KINDS:
+            continue
+        lane = lane_of(step.position)
+        entry = found.setdefault(
+            lane, {"id": lane, "agents": [], "kind": "agent" if "/" in step.position else "task"}
+        )
+        if step.kind == "model" and step.name.startswith("model:"):
+            agent = step.name.removeprefix("model:")
+            if agent not in entry["agents"]:
+                entry["agents"].append(agent)
+    for entry in found.values():
+        if entry["agents"]:
+            entry["label"] = " → ".join(entry["agents"])
+        elif entry["id"] == "0":
+            entry["label"] = "workflow"
+        else:
+            entry["label"] = f"task {entry['id']}"
+    return list(found.values())
+
+
+def approvals_of(info: RunInfo) -> list[dict[str, Any]]:
+    """The tool calls the run waits to have approved, as it published them (state ``approvals``)."""
+    waiting = {n.removeprefix(APPROVAL_PREFIX) for n in info.waiting_for if n.startswith(APPROVAL_PREFIX)}
+    published = info.state.get("approvals") if isinstance(info.state, dict) else None
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in published if isinstance(published, list) else []:
+        if isinstance(item, dict) and str(item.get("call_id")) in waiting:
+            call_id = str(item["call_id"])
+            seen.add(call_id)
+            out.append({"run_id": info.run_id, "workflow": info.workflow, **item, "call_id": call_id})
+    for call_id in sorted(waiting - seen):
+        out.append({"run_id": info.run_id, "workflow": info.workflow, "call_id": call_id, "tool": None})
+    for item in out:
+        item["cli"] = {
+            "approve": cli_for("approve", info.run_id, call_id=item["call_id"]),
+            "reject": cli_for("reject", info.run_id, call_id=item["call_id"]),
+        }
+    return out
+
+
+def cli_for(action: str, run_id: str, **extra: Any) -> str:
+    """The ``stead`` command that does what a dashboard button does."""
+    if action == "approve":
+        return f"stead approve {run_id} {extra['call_id']}"
+    if action == "reject":
+        message = extra.get("message")
+        return f"stead reject {run_id} {extra['call_id']}" + (f" -m {_quote(message)}" if message else "")
+    if action == "send":
+        payload = json.dumps(extra.get("payload"), ensure_ascii=False)
+        return f"stead send {run_id} {extra['name']} {_quote(payload)}"
+    if action == "start":
+        args = " ".join(_quote(a if isinstance(a, str) else json.dumps(a)) for a in extra.get("args") or [])
+        return f"stead run {extra['source']} {args}".rstrip()
+    return f"stead {action} {run_id}"
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def event_json(event: RunEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "position": event.position,
+        "attempt": event.attempt,
+        "kind": event.kind,
+        "data": event.data,
+        "at": _iso(event.at),
+    }
+
+
+# -- conversation ---------------------------------------------------------------------------------------------
+
+
+def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any]]:
+    """What was said in the run: the input, each agent's messages, tool calls with results, handoffs, approvals.
+
+    Built from the journal: model steps record the responses (messages and tool calls), tool steps the results,
+    waits for ``approval:<call id>`` the decisions; retried attempts appear as their errors.
+    """
+    items: list[dict[str, Any]] = []
+    args = info.args if isinstance(info.args, dict) else {}
+    inputs = [*args.get("args", []), *args.get("kwargs", {}).values()]
+    if inputs:
+        text = (
+            inputs[0]
+            if len(inputs) == 1 and isinstance(inputs[0], str)
+            else json.dumps(inputs, ensure_ascii=False)
+        )
+        items.append({"type": "input", "text": text})
+    calls: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if step.kind in HIDDEN_KINDS:
+            continue
+        for error in step.attempt_errors:
+            items.append(
+                {
+                    "type": "retry",
+                    "position": step.position,
+                    "label": _step_label(step),
+                    "error": error_json(error),
+                }
+            )
+        if step.kind == "model":
+            items.extend(_model_items(step, calls))
+        elif step.kind == "tool":
+            call_id = step.position.rsplit("/", 1)[-1]
+            call = calls.get(call_id)
+            tool = step.name.removeprefix("tool:")
+            if call is not None:
+                call["status"] = step.status
+                call["output"] = step.result
+                call["error"] = error_json(step.error)
+                call["output_position"] = step.position
+            else:
+                items.append(
+                    {
+                        "type": "tool_call",
+                        "position": step.position,
+                        "tool": tool,
+                        "call_id": call_id,
+                        "arguments": None,
+                        "status": step.status,
+                        "output": step.result,
+                        "error": error_json(step.error),
+                    }
+                )
+        elif step.kind == "wait" and step.name.startswith(APPROVAL_PREFIX):
+            call_id = step.name.removeprefix(APPROVAL_PREFIX)
+            decision = step.result if isinstance(step.result, dict) else {}
+            state = (
+                "pending"
+                if step.status == "pending"
+                else "approved"
+                if decision.get("approved")
+                else "rejected"
+            )
+            call = calls.get(call_id)
+            approval = {
+                "type": "approval",
+                "position": step.position,
+                "call_id": call_id,
+                "tool": call["tool"] if call else None,
+                "arguments": call["arguments"] if call else None,
+                "decision": state,
+                "message": decision.get("message"),
+            }
+            # Right after the call it decides on, which the model asked for earlier.
+            at = next((n for n, item in enumerate(items) if item is call), None)
+            items.insert(len(items) if at is None else at + 1, approval)
+        elif step.kind == "wait":
+            items.append(
+                {
+                    "type": "message",
+                    "position": step.position,
+                    "name": step.name,
+                    "status": step.status,
+                    "payload": step.result,
+                }
+            )
+        elif step.status == "failed" and step.error is not None:
+            items.append(
+                {
+                    "type": "error",
+                    "position": step.position,
+                    "label": _step_label(step),
+                    "error": error_json(step.error),
+                }
+            )
+    _resolve_handoffs(items)
+    if info.status is RunStatus.COMPLETED:
+        items.append({"type": "result", "result": info.result})
+    elif info.error is not None:
+        items.append({"type": "error", "position": None, "label": "run", "error": error_json(info.error)})
+    return items
+
+
+def _model_items(step: StepInfo, calls: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    agent = step.name.removeprefix("model:")
+    if step.status == "failed":
+        return [
+            {
+                "type": "error",
+                "position": step.position,
+                "agent": agent,
+                "label": _step_label(step),
+                "error": error_json(step.error),
+            }
+        ]
+    if step.status != "done":
+        return [{"type": "thinking", "position": step.position, "agent": agent}]
+    result = step.result if isinstance(step.result, dict) else {}
+    out: list[dict[str, Any]] = []
+    for item in result.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            text = "".join(
+                str(c.get("text") or c.get("refusal") or "")
+                for c in item.get("content") or []
+                if isinstance(c, dict)
+            )
+            out.append(
+                {
+                    "type": "message",
+                    "position": step.position,
+                    "agent": agent,
+                    "role": item.get("role", "assistant"),
+                    "text": text,
+                }
+            )
+        elif kind == "function_call":
+            name = str(item.get("name"))
+            arguments = _parse_arguments(item.get("arguments"))
+            if name.startswith(HANDOFF_PREFIX):
+                out.append(
+                    {
+                        "type": "handoff",
+                        "position": step.position,
+                        "agent": agent,
+                        "to": name.removeprefix(HANDOFF_PREFIX).replace("_", " "),
+                        "call_id": item.get("call_id"),
+                    }
+                )
+                continue
+            call = {
+                "type": "tool_call",
+                "position": step.position,
+                "agent": agent,
+                "tool": name,
+                "call_id": item.get("call_id"),
+                "arguments": arguments,
+                "status": "requested",
+                "output": None,
+                "error": None,
+            }
+            if item.get("call_id") is not None:
+                calls[str(item["call_id"])] = call
+            out.append(call)
+        elif kind == "reasoning":
+            summary = " ".join(
+                str(s.get("text", "")) for s in item.get("summary") or [] if isinstance(s, dict)
+            ).strip()
+            if summary:
+                out.append({"type": "reasoning", "position": step.position, "agent": agent, "text": summary})
+        else:
+            out.append({"type": "other", "position": step.position, "agent": agent, "item": item})
+    return out
+
+
+def _resolve_handoffs(items: list[dict[str, Any]]) -> None:
+    """A handoff goes to the agent whose model answers next (the tool name only spells it in snake case)."""
+    for n, item in enumerate(items):
+        if item["type"] != "handoff":
+            continue
+        for later in items[n + 1 :]:
+            agent = later.get("agent")
+            if agent and agent != item["agent"]:
+                item["to"] = agent
+                break
+
+
+def _parse_arguments(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def run_usage(steps: Sequence[StepInfo]) -> RunUsage:
+    return usage(steps)
