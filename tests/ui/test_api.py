@@ -460,18 +460,22 @@ async def test_events_resume_after_the_worker_is_killed(dashboard: Dashboard) ->
     assert await handle.result(timeout=10) == "a durable story"
 
 
-SERVE = "import sys, stead.ui; stead.ui.serve(sys.argv[1], port=0, token=sys.argv[2] or None)"
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("token", ["", "a-token-of-twenty-chars"])
-async def test_serve_prints_the_url_once_and_stops_on_ctrl_c(tmp_path: Path, token: str) -> None:
+@pytest.mark.parametrize(("command", "token"), [("ui", ""), ("serve", "a-token-of-twenty-chars")])
+async def test_serve_prints_the_url_once_and_stops_on_ctrl_c(
+    tmp_path: Path, command: str, token: str
+) -> None:
+    # What a person types: `stead ui` / `stead serve`, the engine option after the command.
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        SERVE,
+        "-m",
+        "stead.cli",
+        command,
+        "--engine",
         f"sqlite:///{tmp_path}/s.db",
-        token,
+        "--port",
+        "0",
+        *(["--token", token] if token else []),
         cwd=ROOT,
         env=procs_env(),
         stdout=asyncio.subprocess.PIPE,

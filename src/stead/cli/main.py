@@ -20,6 +20,7 @@ from .dev import dev
 from .inspect import ls, show, tail
 from .messages import approve, cancel, reject, send
 from .run import resume, run, worker
+from .ui import serve, ui
 
 __all__ = ["cli", "exit_code_for", "main"]
 
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, engine: str | None) -> None:
     ctx.obj = Settings(engine)
 
 
-for command in (run, resume, worker, ls, show, tail, send, approve, reject, cancel, dev):
+for command in (run, resume, worker, ls, show, tail, send, approve, reject, cancel, dev, ui, serve):
     cli.add_command(command)
 
 
