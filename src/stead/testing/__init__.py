@@ -1,6 +1,6 @@
 """Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server."""
 
-from ._fake_openai import (
+from .fake_openai import (
     Drop,
     DropMidStream,
     FakeOpenAIServer,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._exceptions import UsageError
-from ._fake_openai import FakeOpenAIServer, load_script
+from .fake_openai import FakeOpenAIServer, load_script
 
 __all__ = [
     "OFFLINE_API_KEY",
