@@ -1,5 +1,6 @@
-"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server."""
+"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server; pytest fixtures in ``stead.testing.pytest``."""
 
+from ._hanging import HangingResponder
 from .fake_openai import (
     Drop,
     DropMidStream,
@@ -23,6 +24,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeRequest",
     "Fault",
+    "HangingResponder",
     "Reply",
     "ReplyLike",
     "Responder",
