@@ -38,6 +38,7 @@ __all__ = [
     "budget",
     "model_of_step",
     "prices",
+    "tokens_of_result",
     "usage",
 ]
 

@@ -20,6 +20,7 @@ __all__ = [
     "RemoteContext",
     "Step",
     "Workflow",
+    "call_in_attempt",
     "find_step",
     "remote_handler",
     "resolve_remote",
