@@ -256,7 +256,9 @@ async def waiter_v2_broken() -> str:
     return first
 
 
-async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(engine: stead.Engine) -> None:
+async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(
+    engine: stead.Engine,
+) -> None:
     handle = await engine.start(waiter_v1)
     async with engine.worker([waiter_v1]):
         for _ in range(200):
@@ -271,7 +273,8 @@ async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_re
             if info.error is not None:
                 break
             await asyncio.sleep(0.05)
-    assert info.status is stead.RunStatus.RUNNING  # not advanced, not failed: a worker with matching code goes on
+    # Not advanced, not failed: a worker with matching code goes on.
+    assert info.status is stead.RunStatus.RUNNING
     assert info.error is not None and info.error.type == "NonDeterminismError"
     assert "'step_a'" in info.error.message and "'step_b'" in info.error.message
     async with engine.worker([waiter_v1]):

@@ -23,8 +23,12 @@ failing = {"armed": False}
 async def inventory(question: str) -> str:
     params = {"command": sys.executable, "args": [str(APPS / "mcp_server.py")], "env": dict(os.environ)}
     async with MCPServerStdio(params=params, cache_tools_list=True) as server:  # type: ignore[arg-type]
-        agent = Agent(name="Inventory", instructions="Answer stock questions.", mcp_servers=[server],
-                      model="gpt-4o-mini")
+        agent = Agent(
+            name="Inventory",
+            instructions="Answer stock questions.",
+            mcp_servers=[server],
+            model="gpt-4o-mini",
+        )
         answer = str((await Runner.run(agent, question)).final_output)
     if failing["armed"]:
         failing["armed"] = False

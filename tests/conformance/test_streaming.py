@@ -73,7 +73,8 @@ async def test_a_retried_call_marks_the_failed_attempts_tokens(engine: stead.Eng
     events = await consume(engine, handle.run_id)
     first = [e for e in events if e.attempt == 1]
     assert first[-1].kind == "attempt_failed"
-    assert "".join(e.data for e in first if e.kind == "text") != STORY  # partial output of the dropped attempt
+    # Partial output of the dropped attempt.
+    assert "".join(e.data for e in first if e.kind == "text") != STORY
     assert "".join(e.data for e in events if e.attempt == 2 and e.kind == "text") == STORY
     assert text_of(events) == STORY
 
