@@ -166,7 +166,7 @@ def imported_names(name: str) -> list[tuple[str, str]]:
     if not path.exists():
         path = SRC.parent / name.replace(".", "/") / "__init__.py"
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = []
+    found: list[tuple[str, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.ImportFrom):
             continue

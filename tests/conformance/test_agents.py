@@ -282,7 +282,7 @@ class Hooks(RunHooks[Any]):
         self.events.append(f"start:{agent.name}")
 
     async def on_tool_end(
-        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Any, result: str
+        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Any, result: object
     ) -> None:
         self.events.append(f"tool:{tool.name}={result}")
 

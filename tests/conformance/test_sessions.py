@@ -11,7 +11,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from agents import Agent, Runner, function_tool
@@ -311,7 +311,7 @@ async def test_outside_a_workflow_a_journaled_session_is_the_session_itself(tmp_
     assert await session.pop_item() == {"role": "user", "content": "x"}
     assert await inner.get_items() == []
     inner.close()
-    assert journaled_session(session).session is inner  # never wrapped twice
+    assert cast(JournaledSession, journaled_session(session)).session is inner  # never wrapped twice
 
 
 def test_a_journaled_conversations_session_still_passes_for_one() -> None:
@@ -320,7 +320,7 @@ def test_a_journaled_conversations_session_still_passes_for_one() -> None:
     session = journaled_session(OpenAIConversationsSession(conversation_id="conv_1", openai_client=client))
     assert isinstance(session, OpenAIConversationsSession) and isinstance(session, JournaledSession)
     assert session.session_id == "conv_1"
-    assert session._ignore_ids_for_matching  # type: ignore[attr-defined]
+    assert session._ignore_ids_for_matching
 
 
 # -- RunSession: memory kept by the run itself -----------------------------------------------------------------

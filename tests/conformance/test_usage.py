@@ -160,7 +160,7 @@ def test_price_table_names_cached_tokens_and_the_stead_prices_file(
     assert table.lookup("nobody-knows") == stead.Price(3.0, 6.0)
     assert table.lookup("gpt-4o") == stead.Price(9.0, 9.0)
     with pytest.raises(stead.UsageError, match="input"):
-        table.update({"bad": {"output": 1}})
+        table.update({"bad": {"output": 1}})  # no input price
 
 
 # -- budgets --------------------------------------------------------------------------------------------------
