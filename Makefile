@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 
 lint: install
 	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff format --check src tests examples benchmarks
 
 typecheck: install
 	$(BIN)/mypy

@@ -16,7 +16,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ async def durable(workflow: stead.Workflow[[int], str], runs: int, directory: Pa
         await engine.close()
 
 
-def best_of(repeat: int, measure: Callable[[], Awaitable[float]]) -> float:
+def best_of(repeat: int, measure: Callable[[], Coroutine[Any, Any, float]]) -> float:
     return max(asyncio.run(measure()) for _ in range(repeat))
 
 

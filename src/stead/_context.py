@@ -23,13 +23,28 @@ from ._exceptions import UsageError
 from ._retry import RetryPolicy
 
 __all__ = [
+    "Random",
     "RunRuntime",
     "Scope",
     "StepCall",
     "current_scope",
+    "derived_random",
+    "derived_uuid4",
+    "enter_scope",
     "in_workflow",
     "install_task_factory",
+    "now",
     "outside_workflow",
+    "patched",
+    "run_id",
+    "publish",
+    "random",
+    "require_scope",
+    "scope_var",
+    "scoped_task_factory",
+    "sleep",
+    "uuid4",
+    "wait_for",
 ]
 
 
@@ -128,20 +143,20 @@ class Scope:
         ).digest()
 
 
-_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("stead_scope", default=None)
+scope_var: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("stead_scope", default=None)
 
 
 def current_scope() -> Scope | None:
-    return _current.get()
+    return scope_var.get()
 
 
 def in_workflow() -> bool:
     """Whether the caller runs as workflow code (not inside a step) of a stead run."""
-    return _current.get() is not None
+    return scope_var.get() is not None
 
 
 def require_scope(what: str) -> Scope:
-    scope = _current.get()
+    scope = scope_var.get()
     if scope is None:
         raise UsageError(
             f"stead.{what}() works only inside a @stead.workflow function (and not inside a step); "
@@ -152,11 +167,11 @@ def require_scope(what: str) -> Scope:
 
 @contextmanager
 def enter_scope(scope: Scope | None) -> Generator[None, None, None]:
-    token = _current.set(scope)
+    token = scope_var.set(scope)
     try:
         yield
     finally:
-        _current.reset(token)
+        scope_var.reset(token)
 
 
 def outside_workflow() -> AbstractContextManager[None]:
@@ -164,17 +179,17 @@ def outside_workflow() -> AbstractContextManager[None]:
     return enter_scope(None)
 
 
-def _scoped_task_factory(previous: Any) -> Any:
+def scoped_task_factory(previous: Any) -> Any:
     def factory(
         loop: asyncio.AbstractEventLoop,
         coro: Coroutine[Any, Any, Any],
         *,
         context: contextvars.Context | None = None,
     ) -> asyncio.Future[Any]:
-        parent = _current.get()
+        parent = scope_var.get()
         if parent is not None:
             context = context if context is not None else contextvars.copy_context()
-            context.run(_current.set, parent.child())
+            context.run(scope_var.set, parent.child())
         if previous is not None:
             return previous(loop, coro, context=context) if context is not None else previous(loop, coro)  # type: ignore[no-any-return]
         return asyncio.Task(coro, loop=loop, context=context)
@@ -189,7 +204,7 @@ def install_task_factory(loop: asyncio.AbstractEventLoop | None = None) -> None:
     current = loop.get_task_factory()
     if getattr(current, "stead", False):
         return
-    loop.set_task_factory(_scoped_task_factory(current))
+    loop.set_task_factory(scoped_task_factory(current))
 
 
 # -- the functions workflows call -----------------------------------------------------------------------------
@@ -216,7 +231,7 @@ async def wait_for(name: str, timeout: float | None = None) -> Any:
 
 def now() -> datetime:
     """The current time (UTC), recorded so that a replay sees the same value. Outside a workflow: the clock."""
-    scope = _current.get()
+    scope = scope_var.get()
     if scope is None:
         return datetime.now(UTC)
     return scope.runtime.now(scope)
@@ -224,7 +239,7 @@ def now() -> datetime:
 
 def uuid4() -> _uuid.UUID:
     """A random UUID that a replay of the run reproduces. Outside a workflow: ``uuid.uuid4()``."""
-    scope = _current.get()
+    scope = scope_var.get()
     if scope is None:
         return _uuid.uuid4()
     return scope.runtime.uuid4(scope)
@@ -232,7 +247,7 @@ def uuid4() -> _uuid.UUID:
 
 def random() -> float:
     """A number in [0, 1) that a replay of the run reproduces. Outside a workflow: ``random.random()``."""
-    scope = _current.get()
+    scope = scope_var.get()
     if scope is None:
         return _random.random()
     return scope.runtime.random(scope)
@@ -240,7 +255,7 @@ def random() -> float:
 
 def run_id() -> str:
     """The id of the run whose workflow code or step calls it; raises UsageError outside a run."""
-    scope = _current.get()
+    scope = scope_var.get()
     if scope is not None:
         return scope.runtime.run_id
     from ._events import current_attempt
@@ -262,7 +277,7 @@ class Random(_random.Random):
 
     def __init__(self, x: Any = None) -> None:
         if x is None:
-            scope = _current.get()
+            scope = scope_var.get()
             if scope is not None:
                 x = scope.runtime.uuid4(scope).int
         super().__init__(x)

@@ -28,6 +28,8 @@ __all__ = [
     "StepInfo",
     "Worker",
     "connect",
+    "engine_url",
+    "prepare_start",
 ]
 
 R = TypeVar("R")

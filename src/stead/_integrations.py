@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+__all__ = ["acquire", "activate", "release"]
+
 _agents_done = False
 _workers = 0
 

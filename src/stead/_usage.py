@@ -38,6 +38,7 @@ __all__ = [
     "budget",
     "model_of_step",
     "prices",
+    "tokens_of_result",
     "usage",
 ]
 
@@ -144,6 +145,18 @@ class PriceTable(MutableMapping[str, Price]):
             raise UsageError(f"a price is keyed by a model name, got {model!r}")
         self._entries[model] = Price.of(value)
         self._from_code.add(model)
+
+    def update(  # type: ignore[override]  # takes what Price.of takes, as __setitem__ does
+        self,
+        other: Mapping[str, Price | Mapping[str, Any] | tuple[float, ...]]
+        | Iterable[tuple[str, Price | Mapping[str, Any] | tuple[float, ...]]] = (),
+        /,
+        **kwargs: Price | Mapping[str, Any] | tuple[float, ...],
+    ) -> None:
+        """Add or replace prices: ``Price`` objects, mappings ``{"input":…, "output":…}`` or tuples."""
+        items = other.items() if isinstance(other, Mapping) else other
+        for model, value in [*items, *kwargs.items()]:
+            self[model] = value
 
     def __delitem__(self, model: str) -> None:
         del self._entries[model]

@@ -19,7 +19,9 @@ from ._retry import RetryPolicy
 __all__ = [
     "RemoteContext",
     "Step",
+    "StepDecorator",
     "Workflow",
+    "call_in_attempt",
     "find_step",
     "remote_handler",
     "resolve_remote",
@@ -202,6 +204,15 @@ class Step(Generic[P, R]):
         return typing.cast(R, _serde.decode(data, self._result_type, f"the result of step {self.name!r}"))
 
 
+class StepDecorator(Protocol):
+    """What ``@stead.step(...)`` with options returns: it types the step as ``@stead.step`` does."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
 @overload
 def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
 @overload
@@ -209,7 +220,7 @@ def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 @overload
 def step(
     *, name: str | None = None, retry: RetryPolicy | None = None, timeout: float | None = None
-) -> Callable[[Callable[P, Any]], Step[P, Any]]: ...
+) -> StepDecorator: ...
 
 
 def step(
@@ -219,7 +230,7 @@ def step(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
-) -> Step[P, Any] | Callable[[Callable[P, Any]], Step[P, Any]]:
+) -> Step[P, Any] | StepDecorator:
     """Declare a function (sync or async) a durable step, with its retry policy and per-attempt timeout.
 
     Sync functions run in a worker thread so that they do not block other runs.
@@ -230,7 +241,7 @@ def step(
     def decorate(f: Callable[P, Any]) -> Step[P, Any]:
         return Step(f, name=name, retry=retry, timeout=timeout)
 
-    return decorate
+    return typing.cast(StepDecorator, decorate)
 
 
 async def call_in_attempt(call: StepCall) -> Any:

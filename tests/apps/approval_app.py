@@ -25,7 +25,8 @@ def refund(order_id: str, amount: float) -> str:
 
 @stead.workflow
 async def support(message: str) -> str:
-    agent = Agent(name="Support", instructions="Help customers; refund when asked.", tools=[refund],
-                  model="gpt-4o-mini")
+    agent = Agent(
+        name="Support", instructions="Help customers; refund when asked.", tools=[refund], model="gpt-4o-mini"
+    )
     result = await Runner.run(agent, message)
     return str(result.final_output)

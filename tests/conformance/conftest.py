@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 import stead
 
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
-
-ENGINES = ["sqlite", "temporal"]
 
 #: Semantics the Temporal engine cannot keep, by test: each test below must fail on Temporal (strict xfail).
 TEMPORAL_CANNOT = {
@@ -27,28 +23,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         reason = TEMPORAL_CANNOT.get(getattr(item, "originalname", ""))
-        if reason and callspec is not None and callspec.params.get("engine_url") == "temporal":
+        if reason and callspec is not None and callspec.params.get("stead_engine_url") == "temporal":
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-@pytest.fixture(params=ENGINES)
-def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/stead.db"
-    if request.param == "temporal":
-        # One dev server for the session; a namespace and a task queue of its own for each test.
-        address = request.getfixturevalue("temporal_server")
-        return f"temporal://{address}?namespace={fresh_namespace()}&task_queue=test-{uuid.uuid4().hex[:8]}"
-    raise NotImplementedError(request.param)
+@pytest.fixture(scope="session")
+def stead_temporal_address(temporal_server: str) -> str:  # noqa: F811 - the fixture
+    """The plugin's Temporal server: the session's dev server."""
+    return temporal_server
 
 
 @pytest.fixture
-async def engine(engine_url: str) -> AsyncIterator[stead.Engine]:
-    eng = stead.connect(engine_url)
-    try:
-        yield eng
-    finally:
-        await eng.close()
+def stead_temporal_namespace() -> str:
+    """A namespace of its own for each test: tests reuse run ids."""
+    return fresh_namespace()
+
+
+# The suite's names for the plugin's fixtures (stead.testing.pytest, engines from `stead_engines` in pyproject).
+@pytest.fixture
+def engine_url(stead_engine_url: str) -> str:
+    return stead_engine_url
+
+
+@pytest.fixture
+def engine(stead_engine: stead.Engine) -> stead.Engine:
+    return stead_engine
 
 
 @pytest.fixture

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import stead
-from stead.testing import Drop, FakeOpenAIServer, FakeRequest
+from stead.testing import FakeOpenAIServer, FakeRequest, HangingResponder
 from stead.testing._offline import load_offline_script
+from stead.testing.pytest import FakeModels
 
 from ..procs import APPS, ROOT, kill9, log_counts, read_until, run_json, start
 
@@ -25,29 +25,6 @@ pytestmark = pytest.mark.slow
 APP = f"{APPS / 'research_app.py'}:deep_research"
 QUERY = "Are heat pumps worth it in a cold climate?"
 ANSWERS = json.dumps(["A 1970s house near Oslo", "Running costs", "A gas boiler"])
-
-
-class HangingServer:
-    """The example's offline script, except that one chosen request hangs (the first time) until released."""
-
-    def __init__(self) -> None:
-        self.script = load_offline_script(ROOT / "examples" / "deep_research" / "offline.json")
-        self.hang_at: int | None = None
-        self.count = 0
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        self.server = FakeOpenAIServer(self.respond)
-
-    def respond(self, request: FakeRequest) -> Any:
-        with self.lock:
-            self.count += 1
-            hang = self.count == self.hang_at
-        if hang:
-            self.reached.set()
-            self.release.wait(60)
-            return Drop()
-        return self.script(request)
 
 
 def request_keys(requests: list[FakeRequest]) -> Counter[str]:
@@ -70,22 +47,24 @@ async def settled_journal(engine: stead.Engine, run_id: str) -> list[stead.StepI
 
 
 @pytest.fixture
-def models() -> Any:
-    hanging = HangingServer()
-    hanging.server.start()
-    try:
-        yield hanging
-    finally:
-        hanging.release.set()
-        hanging.server.stop()
+def models() -> Iterator[HangingResponder]:
+    """The example's offline script; the test chooses a request to hang (the first time) until released."""
+    hanging = HangingResponder(load_offline_script(ROOT / "examples" / "deep_research" / "offline.json"))
+    yield hanging
+    hanging.release()  # before fake_openai stops the server, which waits for the hanging request
+
+
+@pytest.fixture
+def server(fake_openai: FakeModels, models: HangingResponder) -> FakeOpenAIServer:
+    return fake_openai(models)
 
 
 @pytest.mark.parametrize("where", ["model:2", "model:6", "tool:1", "tool:3"])
 async def test_crash_during_a_model_or_tool_call_then_resume(
-    engine_url: str, tmp_path: Path, models: HangingServer, where: str
+    engine_url: str, tmp_path: Path, models: HangingResponder, server: FakeOpenAIServer, where: str
 ) -> None:
     kind, _, nth = where.partition(":")
-    env = {"OPENAI_BASE_URL": models.server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": ""}
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": ""}
 
     reference = run_json(
         engine_url,
@@ -98,12 +77,12 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
         "reference",
         **{**env, "STEAD_TEST_LOG": str(tmp_path / "reference.log")},
     )
-    reference_requests = len(models.server.requests)
+    reference_requests = len(server.requests)
     assert reference["status"] == "completed"
 
     log = tmp_path / "effects.log"
     env["STEAD_TEST_LOG"] = str(log)
-    first = len(models.server.requests)
+    first = len(server.requests)
     if kind == "model":
         models.count, models.hang_at = 0, int(nth)
         proc = start(engine_url, "run", APP, QUERY, "-k", f"answers={ANSWERS}", "--run-id", "crashy", **env)
@@ -123,9 +102,9 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
         )
         await asyncio.to_thread(read_until, proc, "CRASH-POINT")
     kill9(proc)
-    at_kill = len(models.server.requests)
+    at_kill = len(server.requests)
     tools_at_kill = log_counts(log)
-    models.release.set()
+    models.release()
     engine = stead.connect(engine_url)
     try:
         journal = await settled_journal(engine, "crashy")
@@ -141,10 +120,10 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
     # The resumed worker asks the model only what the journal did not hold: no finished call twice. (What it did
     # hold may be undercounted on Temporal, where a completion sent just before the kill can still be on its way
     # when the journal is read; the equal report above shows nothing was skipped.)
-    after = models.server.requests[at_kill:]
+    after = server.requests[at_kill:]
     assert len(after) <= reference_requests - recorded_models
     assert 1 <= recorded_models < reference_requests
-    recorded_keys = request_keys(models.server.requests[first:at_kill])
+    recorded_keys = request_keys(server.requests[first:at_kill])
     for key in request_keys(after):
         assert recorded_keys[key] <= 1  # at most the in-flight call, which never reached the journal
     tools = log_counts(log)

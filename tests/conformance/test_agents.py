@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,8 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 
 import stead
-from stead.testing import Drop, FakeOpenAIServer, FakeRequest, Fault, Reply, Text, ToolCall
+from stead.testing import Drop, FakeRequest, Fault, Reply, Text, ToolCall
+from stead.testing.pytest import FakeModels
 
 tool_calls: Counter[str] = Counter()
 gates: dict[str, bool] = {}
@@ -33,31 +33,6 @@ gates: dict[str, bool] = {}
 def _reset() -> None:
     tool_calls.clear()
     gates.clear()
-
-
-class Models:
-    """Starts fake model servers that the workflow's `Agent(model="...")` reaches through OPENAI_BASE_URL."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch = monkeypatch
-        self.servers: list[FakeOpenAIServer] = []
-
-    def serve(self, responder: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(responder).start()
-        self.servers.append(server)
-        self.monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        self.monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        return server
-
-
-@pytest.fixture
-def models(monkeypatch: pytest.MonkeyPatch) -> Iterator[Models]:
-    m = Models(monkeypatch)
-    try:
-        yield m
-    finally:
-        for server in m.servers:
-            server.stop()
 
 
 @function_tool
@@ -104,8 +79,8 @@ def WEATHER_SCRIPT(request: FakeRequest) -> Reply:  # noqa: N802 - a script, nam
     return Reply(ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_forecast", {"city": "Rome"}))
 
 
-async def test_model_and_tool_calls_are_steps(engine: stead.Engine, models: Models) -> None:
-    models.serve(WEATHER_SCRIPT)
+async def test_model_and_tool_calls_are_steps(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai(WEATHER_SCRIPT)
     handle = await engine.start(weather, "Weather in Paris and Rome?")
     async with engine.worker([weather]):
         result = await handle.result(timeout=30)
@@ -121,9 +96,9 @@ async def test_model_and_tool_calls_are_steps(engine: stead.Engine, models: Mode
 
 
 async def test_replay_makes_no_calls_and_gives_the_same_output_items_and_usage(
-    engine: stead.Engine, models: Models
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    model_server = models.serve(WEATHER_SCRIPT)
+    model_server = fake_openai(WEATHER_SCRIPT)
     gates["pass"] = False
     handle = await engine.start(weather, "Weather in Paris and Rome?")
     async with engine.worker([weather]):
@@ -142,9 +117,9 @@ async def test_replay_makes_no_calls_and_gives_the_same_output_items_and_usage(
 
 
 async def test_rate_limit_then_server_error_are_retried_as_the_server_asks(
-    engine: stead.Engine, models: Models
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    model_server = models.serve(
+    model_server = fake_openai(
         [
             Fault(429, headers={"Retry-After": "2"}, message="slow down"),
             Fault(500, message="upstream broke"),
@@ -164,9 +139,9 @@ async def test_rate_limit_then_server_error_are_retried_as_the_server_asks(
 
 
 async def test_client_errors_fail_the_run_at_once_with_the_providers_message(
-    engine: stead.Engine, models: Models
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    model_server = models.serve([Fault(400, message="model 'gpt-9' does not exist")])
+    model_server = fake_openai([Fault(400, message="model 'gpt-9' does not exist")])
     handle = await engine.start(haiku_like, "hi")
     async with engine.worker([haiku_like]):
         with pytest.raises(stead.RunFailed, match="does not exist"):
@@ -174,8 +149,8 @@ async def test_client_errors_fail_the_run_at_once_with_the_providers_message(
     assert len(model_server.requests) == 1
 
 
-async def test_dropped_connections_are_retried(engine: stead.Engine, models: Models) -> None:
-    models.serve([Drop(), Reply(Text("after the drop"))])
+async def test_dropped_connections_are_retried(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai([Drop(), Reply(Text("after the drop"))])
     handle = await engine.start(haiku_like, "hi")
     async with engine.worker([haiku_like]):
         assert await handle.result(timeout=30) == "after the drop"
@@ -206,8 +181,8 @@ async def structured(question: str) -> dict[str, Any]:
     return result.final_output.model_dump()
 
 
-async def test_structured_output(engine: stead.Engine, models: Models) -> None:
-    models.serve([Reply(Text('{"topic": "weather", "needs_human": false}'))])
+async def test_structured_output(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai([Reply(Text('{"topic": "weather", "needs_human": false}'))])
     handle = await engine.start(structured, "rain?")
     async with engine.worker([structured]):
         assert await handle.result(timeout=30) == {"topic": "weather", "needs_human": False}
@@ -228,7 +203,7 @@ async def triage(question: str) -> str:
     return f"{result.last_agent.name}: {result.final_output}"
 
 
-async def test_handoffs(engine: stead.Engine, models: Models) -> None:
+async def test_handoffs(engine: stead.Engine, fake_openai: FakeModels) -> None:
     def respond(request: FakeRequest) -> Any:
         if "Route the question" in request.instructions:
             return Reply(ToolCall("transfer_to_specialist", {}))
@@ -236,7 +211,7 @@ async def test_handoffs(engine: stead.Engine, models: Models) -> None:
             return Reply(ToolCall("get_weather", {"city": "Oslo"}))
         return Reply(Text("Snow in Oslo."))
 
-    models.serve(respond)
+    fake_openai(respond)
     handle = await engine.start(triage, "Oslo weather?")
     async with engine.worker([triage]):
         assert await handle.result(timeout=30) == "Specialist: Snow in Oslo."
@@ -265,8 +240,8 @@ async def guarded(question: str) -> str:
     return str(result.final_output)
 
 
-async def test_input_guardrails(engine: stead.Engine, models: Models) -> None:
-    models.serve(lambda request: Reply(Text("Sure.")))
+async def test_input_guardrails(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai(lambda request: Reply(Text("Sure.")))
     ok = await engine.start(guarded, "explain tides")
     refused = await engine.start(guarded, "do my homework")
     async with engine.worker([guarded]):
@@ -282,7 +257,7 @@ class Hooks(RunHooks[Any]):
         self.events.append(f"start:{agent.name}")
 
     async def on_tool_end(
-        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Any, result: str
+        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Any, result: object
     ) -> None:
         self.events.append(f"tool:{tool.name}={result}")
 
@@ -295,8 +270,8 @@ async def with_context_and_hooks(city: str) -> list[str]:
     return hooks.events
 
 
-async def test_context_hooks_and_max_turns(engine: stead.Engine, models: Models) -> None:
-    models.serve([Reply(ToolCall("get_weather", {"city": "Lima"})), Reply(Text("Warm."))])
+async def test_context_hooks_and_max_turns(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai([Reply(ToolCall("get_weather", {"city": "Lima"})), Reply(Text("Warm."))])
     handle = await engine.start(with_context_and_hooks, "Lima")
     async with engine.worker([with_context_and_hooks]):
         assert await handle.result(timeout=30) == ["start:Weather", "tool:get_weather=sunny in Lima"]
@@ -312,8 +287,8 @@ async def loops_forever(question: str) -> str:
     return "finished"
 
 
-async def test_max_turns(engine: stead.Engine, models: Models) -> None:
-    models.serve(lambda request: Reply(ToolCall("get_weather", {"city": "Nuuk"})))
+async def test_max_turns(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai(lambda request: Reply(ToolCall("get_weather", {"city": "Nuuk"})))
     handle = await engine.start(loops_forever, "go")
     async with engine.worker([loops_forever]):
         assert await handle.result(timeout=30) == "MaxTurnsExceeded"
@@ -328,8 +303,8 @@ async def researcher(topics: list[str]) -> list[str]:
     return list(await asyncio.gather(*(one(t) for t in topics)))
 
 
-async def test_parallel_agents_keep_their_own_answers(engine: stead.Engine, models: Models) -> None:
-    models.serve(lambda request: Reply(Text(f"notes on {request.instructions.split()[-1].rstrip('.')}")))
+async def test_parallel_agents_keep_their_own_answers(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai(lambda request: Reply(Text(f"notes on {request.instructions.split()[-1].rstrip('.')}")))
     topics = ["tides", "volcanoes", "glaciers", "deltas"]
     handle = await engine.start(researcher, topics)
     async with engine.worker([researcher]):
@@ -350,7 +325,7 @@ async def manager(question: str) -> str:
     return str((await Runner.run(boss, question)).final_output)
 
 
-async def test_agents_as_tools_run_nested_durable_runs(engine: stead.Engine, models: Models) -> None:
+async def test_agents_as_tools_run_nested_durable_runs(engine: stead.Engine, fake_openai: FakeModels) -> None:
     def respond(request: FakeRequest) -> Any:
         if "Delegate" in request.instructions:
             if request.last_tool_outputs:
@@ -360,7 +335,7 @@ async def test_agents_as_tools_run_nested_durable_runs(engine: stead.Engine, mod
             return Reply(Text("rain in Bergen"))
         return Reply(ToolCall("get_weather", {"city": "Bergen"}))
 
-    models.serve(respond)
+    fake_openai(respond)
     handle = await engine.start(manager, "Bergen?")
     async with engine.worker([manager]):
         assert await handle.result(timeout=30) == "The expert says: rain in Bergen"
@@ -387,8 +362,8 @@ async def with_model_object(base_url: str) -> str:
         await client.close()
 
 
-async def test_model_objects_work(engine: stead.Engine, models: Models) -> None:
-    model_server = models.serve([Reply(Text("hello from a Model object"))])
+async def test_model_objects_work(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    model_server = fake_openai([Reply(Text("hello from a Model object"))])
     handle = await engine.start(with_model_object, model_server.base_url)
     async with engine.worker([with_model_object]):
         assert await handle.result(timeout=30) == "hello from a Model object"
@@ -405,11 +380,11 @@ async def test_no_credentials_is_a_clear_error(engine: stead.Engine, monkeypatch
             await handle.result(timeout=30)
 
 
-async def test_outside_a_workflow_runner_is_the_stock_sdk(models: Models) -> None:
+async def test_outside_a_workflow_runner_is_the_stock_sdk(fake_openai: FakeModels) -> None:
     import stead.agents
 
     stead.agents.install()
-    model_server = models.serve([Reply(Text("plain"))])
+    model_server = fake_openai([Reply(Text("plain"))])
     client = AsyncOpenAI(base_url=model_server.base_url, api_key="k", max_retries=0)
     agent = Agent(name="Plain", model=OpenAIChatCompletionsModel(model="m", openai_client=client))
     result = await Runner.run(agent, "hi")

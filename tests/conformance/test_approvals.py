@@ -11,6 +11,7 @@ import pytest
 import stead
 from stead.agents import approve, reject
 from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall
+from stead.testing.pytest import FakeModels
 
 from ..apps.approval_app import refunds, support
 from ..procs import APPS, close, log_counts, read_until, run_json, start, stead_cmd
@@ -26,15 +27,9 @@ def respond(request: FakeRequest) -> Reply:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Any:
-    srv = FakeOpenAIServer(respond).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
+def server(fake_openai: FakeModels) -> FakeOpenAIServer:
     refunds.clear()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    return fake_openai(respond)
 
 
 @stead.workflow

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agents import Agent, Runner
 from agents.mcp import MCPServerStdio
 
 import stead
-from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall
+from stead.testing import FakeRequest, Reply, Text, ToolCall
+from stead.testing.pytest import FakeModels
 
 from ..procs import APPS
 
@@ -23,8 +23,12 @@ failing = {"armed": False}
 async def inventory(question: str) -> str:
     params = {"command": sys.executable, "args": [str(APPS / "mcp_server.py")], "env": dict(os.environ)}
     async with MCPServerStdio(params=params, cache_tools_list=True) as server:  # type: ignore[arg-type]
-        agent = Agent(name="Inventory", instructions="Answer stock questions.", mcp_servers=[server],
-                      model="gpt-4o-mini")
+        agent = Agent(
+            name="Inventory",
+            instructions="Answer stock questions.",
+            mcp_servers=[server],
+            model="gpt-4o-mini",
+        )
         answer = str((await Runner.run(agent, question)).final_output)
     if failing["armed"]:
         failing["armed"] = False
@@ -39,23 +43,18 @@ def respond(request: FakeRequest) -> Reply:
 
 
 async def test_mcp_tools_are_steps_and_replay_without_calling_the_server(
-    engine: stead.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: stead.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_openai: FakeModels
 ) -> None:
     log = tmp_path / "mcp.log"
     monkeypatch.setenv("STEAD_TEST_LOG", str(log))
-    server: Any = FakeOpenAIServer(respond).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    try:
-        failing["armed"] = True
-        handle = await engine.start(inventory, "How many RED-1?")
-        async with engine.worker([inventory]):
-            with pytest.raises(stead.RunFailed, match="fail once"):
-                await handle.result(timeout=60)
-            await engine.reopen(handle.run_id)
-            result = await handle.result(timeout=60)
-    finally:
-        server.stop()
+    server = fake_openai(respond)
+    failing["armed"] = True
+    handle = await engine.start(inventory, "How many RED-1?")
+    async with engine.worker([inventory]):
+        with pytest.raises(stead.RunFailed, match="fail once"):
+            await handle.result(timeout=60)
+        await engine.reopen(handle.run_id)
+        result = await handle.result(timeout=60)
     assert "RED-1: 42 in stock" in result
     assert log.read_text().count("stock_level RED-1") == 1, "the replay called the MCP tool again"
     assert len(server.requests) == 2

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from agents import Agent, Runner, function_tool
@@ -23,8 +21,9 @@ from openai import AsyncOpenAI
 import stead
 import stead.agents
 from stead.agents import JournaledSession, RunSession, journaled_session
-from stead.testing import Drop, FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall
+from stead.testing import FakeOpenAIServer, FakeRequest, HangingResponder, Reply, Text, ToolCall
 from stead.testing._offline import load_offline_script
+from stead.testing.pytest import FakeModels
 
 from ..procs import APPS, ROOT, kill9, log_counts, read_until, run_json, start
 
@@ -43,14 +42,8 @@ def _reset() -> None:
 
 
 @pytest.fixture
-def model_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    server = FakeOpenAIServer(respond).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    try:
-        yield server
-    finally:
-        server.stop()
+def model_server(fake_openai: FakeModels) -> FakeOpenAIServer:
+    return fake_openai(respond)
 
 
 def respond(request: FakeRequest) -> Reply:
@@ -210,24 +203,19 @@ async def forget_with_approval(db: str, message: str) -> str:
 
 
 async def test_a_run_paused_for_approval_keeps_one_copy_of_each_item(
-    engine: stead.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    engine: stead.Engine, fake_openai: FakeModels, tmp_path: Path
 ) -> None:
     def answer(request: FakeRequest) -> Reply:
         if request.last_tool_outputs:
             return Reply(Text(f"ok, {request.last_tool_outputs[-1].output}"))
         return Reply(ToolCall("forget", {"fact": "the milk"}, call_id="call_forget"))
 
-    server = FakeOpenAIServer(answer).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    server = fake_openai(answer)
     db = tmp_path / "memory.db"
-    try:
-        gates["fail"] = True
-        handle = await engine.start(forget_with_approval, str(db), "forget the milk")
-        await stead.agents.approve(engine, handle.run_id, "call_forget")  # kept until the run asks
-        assert await fail_then_replay(engine, forget_with_approval, handle.run_id) == "ok, forgot the milk"
-    finally:
-        server.stop()
+    gates["fail"] = True
+    handle = await engine.start(forget_with_approval, str(db), "forget the milk")
+    await stead.agents.approve(engine, handle.run_id, "call_forget")  # kept until the run asks
+    assert await fail_then_replay(engine, forget_with_approval, handle.run_id) == "ok, forgot the milk"
     assert notes == ["forgot the milk"] and len(server.requests) == 2
     items = await sqlite_items(db)
     assert [i.get("type", "message") for i in items] == [
@@ -323,7 +311,7 @@ async def test_outside_a_workflow_a_journaled_session_is_the_session_itself(tmp_
     assert await session.pop_item() == {"role": "user", "content": "x"}
     assert await inner.get_items() == []
     inner.close()
-    assert journaled_session(session).session is inner  # never wrapped twice
+    assert cast(JournaledSession, journaled_session(session)).session is inner  # never wrapped twice
 
 
 def test_a_journaled_conversations_session_still_passes_for_one() -> None:
@@ -332,7 +320,7 @@ def test_a_journaled_conversations_session_still_passes_for_one() -> None:
     session = journaled_session(OpenAIConversationsSession(conversation_id="conv_1", openai_client=client))
     assert isinstance(session, OpenAIConversationsSession) and isinstance(session, JournaledSession)
     assert session.session_id == "conv_1"
-    assert session._ignore_ids_for_matching  # type: ignore[attr-defined]
+    assert session._ignore_ids_for_matching
 
 
 # -- RunSession: memory kept by the run itself -----------------------------------------------------------------
@@ -406,29 +394,6 @@ CONVERSATION = [
 ]
 
 
-class HangingServer:
-    """The example's offline script, except that one chosen request hangs until released, then drops."""
-
-    def __init__(self, hang_at: int | None) -> None:
-        self.script = load_offline_script(ROOT / "examples" / "support_chat.offline.json")
-        self.hang_at = hang_at
-        self.count = 0
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        self.server = FakeOpenAIServer(self.respond)
-
-    def respond(self, request: FakeRequest) -> Any:
-        with self.lock:
-            self.count += 1
-            hang = self.count == self.hang_at
-        if hang:
-            self.reached.set()
-            self.release.wait(60)
-            return Drop()
-        return self.script(request)
-
-
 async def until_state(engine: stead.Engine, run_id: str, key: str, value: Any, timeout: float = 60) -> None:
     """Poll the run's published state (the engine API has no event for it) until ``key`` holds ``value``."""
     async with asyncio.timeout(timeout):
@@ -443,13 +408,18 @@ async def until_state(engine: stead.Engine, run_id: str, key: str, value: Any, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["model:3", "model:4", "tool:refund_order"])
-async def test_kill_mid_conversation_then_resume(engine_url: str, tmp_path: Path, where: str) -> None:
+async def test_kill_mid_conversation_then_resume(
+    engine_url: str, fake_openai: FakeModels, tmp_path: Path, where: str
+) -> None:
     kind, _, at = where.partition(":")
     run_id = f"chat-{uuid.uuid4().hex[:8]}"  # engines may outlive the test (a shared Temporal server)
-    models = HangingServer(int(at) if kind == "model" else None)
-    models.server.start()
+    models = HangingResponder(
+        load_offline_script(ROOT / "examples" / "support_chat.offline.json"),
+        int(at) if kind == "model" else None,
+    )
+    server = fake_openai(models)
     log = tmp_path / "effects.log"
-    env = {"OPENAI_BASE_URL": models.server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": str(log)}
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test", "STEAD_TEST_LOG": str(log)}
     engine = stead.connect(engine_url)
     proc = start(
         engine_url, "run", SUPPORT, "--run-id", run_id, **env, CRASH_TOOL=at if kind == "tool" else ""
@@ -467,15 +437,14 @@ async def test_kill_mid_conversation_then_resume(engine_url: str, tmp_path: Path
         kill9(proc)
         at_kill = models.count
         recorded = [s for s in await engine.steps(run_id) if s.status == "done"]
-        models.release.set()
+        models.release()
         # The customer keeps writing while no worker runs: the message waits for the run.
         await engine.send(run_id, "user", CONVERSATION[2][0])
         resumed = await asyncio.to_thread(run_json, engine_url, "resume", run_id, **env)
     finally:
         if proc.returncode is None:
             kill9(proc)
-        models.release.set()
-        models.server.stop()
+        models.release()
         await engine.close()
 
     assert resumed["status"] == "completed"

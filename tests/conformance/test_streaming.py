@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 import stead
-from stead.testing import DropMidStream, FakeOpenAIServer, Reply, Slow, Text
+from stead.testing import DropMidStream, Reply, Slow, Text
+from stead.testing.pytest import FakeModels
 
 from ..apps.stream_app import storyteller
 from ..procs import APPS, kill9, run_json, start
 
 STORY = "Once upon a time a small robot learned to paint the sea at dawn."
-
-
-@pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Any:
-    servers: list[FakeOpenAIServer] = []
-
-    def make(script: Any) -> FakeOpenAIServer:
-        srv = FakeOpenAIServer(script).start()
-        servers.append(srv)
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test")
-        return srv
-
-    try:
-        yield make
-    finally:
-        for srv in servers:
-            srv.stop()
 
 
 def text_of(events: list[stead.RunEvent]) -> str:
@@ -51,8 +33,10 @@ async def consume(engine: stead.Engine, run_id: str) -> list[stead.RunEvent]:
     return [event async for event in engine.events(run_id)]
 
 
-async def test_tokens_stream_to_a_consumer_outside_the_workflow(engine: stead.Engine, serve: Any) -> None:
-    serve([Reply(Text(STORY))])
+async def test_tokens_stream_to_a_consumer_outside_the_workflow(
+    engine: stead.Engine, fake_openai: FakeModels
+) -> None:
+    fake_openai([Reply(Text(STORY))])
     handle = await engine.start(storyteller, "a robot")
     consumer = asyncio.create_task(consume(engine, handle.run_id))
     async with engine.worker([storyteller]):
@@ -65,15 +49,18 @@ async def test_tokens_stream_to_a_consumer_outside_the_workflow(engine: stead.En
     assert events[0].data["summary"] == "model · Storyteller · gpt-4o-mini"
 
 
-async def test_a_retried_call_marks_the_failed_attempts_tokens(engine: stead.Engine, serve: Any) -> None:
-    serve([DropMidStream(6, Reply(Text(STORY))), Reply(Text(STORY))])
+async def test_a_retried_call_marks_the_failed_attempts_tokens(
+    engine: stead.Engine, fake_openai: FakeModels
+) -> None:
+    fake_openai([DropMidStream(6, Reply(Text(STORY))), Reply(Text(STORY))])
     handle = await engine.start(storyteller, "a robot")
     async with engine.worker([storyteller]):
         assert await handle.result(timeout=30) == STORY
     events = await consume(engine, handle.run_id)
     first = [e for e in events if e.attempt == 1]
     assert first[-1].kind == "attempt_failed"
-    assert "".join(e.data for e in first if e.kind == "text") != STORY  # partial output of the dropped attempt
+    # Partial output of the dropped attempt.
+    assert "".join(e.data for e in first if e.kind == "text") != STORY
     assert "".join(e.data for e in events if e.attempt == 2 and e.kind == "text") == STORY
     assert text_of(events) == STORY
 
@@ -90,8 +77,8 @@ async def story_then_fail(prompt: str) -> str:
     return story
 
 
-async def test_a_replay_streams_nothing_again(engine: stead.Engine, serve: Any) -> None:
-    serve([Reply(Text(STORY))])
+async def test_a_replay_streams_nothing_again(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    fake_openai([Reply(Text(STORY))])
     failing_once["armed"] = True
     handle = await engine.start(story_then_fail, "a robot")
     async with engine.worker([story_then_fail]):
@@ -104,8 +91,8 @@ async def test_a_replay_streams_nothing_again(engine: stead.Engine, serve: Any) 
 
 
 @pytest.mark.slow
-async def test_crash_in_the_middle_of_a_streamed_call(engine_url: str, serve: Any) -> None:
-    server = serve([Slow(0, Reply(Text(STORY)), chunk_delay=0.3), Reply(Text(STORY))])
+async def test_crash_in_the_middle_of_a_streamed_call(engine_url: str, fake_openai: FakeModels) -> None:
+    server = fake_openai([Slow(0, Reply(Text(STORY)), chunk_delay=0.3), Reply(Text(STORY))])
     env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
     engine = stead.connect(engine_url)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,6 +30,7 @@ import stead
 import stead.agents
 import stead.otel
 from stead.testing import FakeOpenAIServer, FakeRequest, Fault, Reply, Text, ToolCall, Usage
+from stead.testing.pytest import FakeModels
 
 tool_calls: Counter[str] = Counter()
 gates: dict[str, bool] = {}
@@ -43,21 +45,9 @@ def _reset() -> None:
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any], FakeOpenAIServer]]:
-    servers: list[FakeOpenAIServer] = []
-
-    def start(responder: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(responder).start()
-        servers.append(server)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
+def serve(fake_openai: FakeModels) -> Callable[[Any], FakeOpenAIServer]:
+    """Fake model servers that leave tracing as the test set it."""
+    return functools.partial(fake_openai, tracing=True)
 
 
 @function_tool

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 import stead
 from stead._usage import DEFAULT_PRICES
 from stead.cli import cli
-from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall, Usage
+from stead.testing import FakeRequest, Reply, Text, ToolCall, Usage
+from stead.testing.pytest import FakeModels
 
 tool_calls: Counter[str] = Counter()
 gates: dict[str, bool] = {}
@@ -32,25 +33,6 @@ def _reset() -> Iterator[None]:
     saved = (dict(table._entries), set(table._from_code), table._env_loaded)
     yield
     table._entries, table._from_code, table._env_loaded = saved
-
-
-@pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any], FakeOpenAIServer]]:
-    """Starts a fake model server that `Agent(model="...")` reaches through OPENAI_BASE_URL."""
-    servers: list[FakeOpenAIServer] = []
-
-    def start(responder: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(responder).start()
-        servers.append(server)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @function_tool
@@ -89,9 +71,9 @@ def triage_script(request: FakeRequest) -> Reply:
 
 
 async def test_usage_per_run_and_agent_from_the_journal(
-    engine: stead.Engine, serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    server = serve(triage_script)
+    server = fake_openai(triage_script)
     gates["pass"] = False
     handle = await engine.start(triage, "Oslo weather?")
     async with engine.worker([triage]):
@@ -131,9 +113,9 @@ async def ask(model: str) -> str:
 
 
 async def test_cost_from_a_custom_price_and_unpriced_models(
-    engine: stead.Engine, serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    serve(lambda request: Reply(Text("hello"), usage=Usage(1000, 250)))
+    fake_openai(lambda request: Reply(Text("hello"), usage=Usage(1000, 250)))
     stead.prices.update({"house-llm": {"input": 1.0, "cached_input": 0.5, "output": 4.0}})
     priced = await engine.start(ask, "house-llm")
     unpriced = await engine.start(ask, "mystery-llm")
@@ -178,7 +160,7 @@ def test_price_table_names_cached_tokens_and_the_stead_prices_file(
     assert table.lookup("nobody-knows") == stead.Price(3.0, 6.0)
     assert table.lookup("gpt-4o") == stead.Price(9.0, 9.0)
     with pytest.raises(stead.UsageError, match="input"):
-        table.update({"bad": {"output": 1}})
+        table.update({"bad": {"output": 1}})  # no input price
 
 
 # -- budgets --------------------------------------------------------------------------------------------------
@@ -238,9 +220,9 @@ async def spender(question: str) -> str:
 
 
 async def test_a_token_budget_stops_the_run_before_the_call_that_would_exceed_it(
-    engine: stead.Engine, serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    server = serve(weather_script)
+    server = fake_openai(weather_script)
     limits["max_tokens"] = (
         150  # the first call uses 107; the second sends at least its 100 input tokens again
     )
@@ -275,9 +257,9 @@ async def test_a_token_budget_stops_the_run_before_the_call_that_would_exceed_it
 
 
 async def test_the_refusal_is_journaled_and_replays_whatever_the_budget_says_then(
-    engine: stead.Engine, new_engine: Callable[[], stead.Engine], serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, new_engine: Callable[[], stead.Engine], fake_openai: FakeModels
 ) -> None:
-    server = serve(weather_script)
+    server = fake_openai(weather_script)
     limits["max_tokens"] = 150
     gates["wait"] = True
     handle = await engine.start(frugal, "Paris?")
@@ -304,9 +286,9 @@ async def test_the_refusal_is_journaled_and_replays_whatever_the_budget_says_the
 
 
 async def test_an_uncaught_cost_budget_fails_the_run_with_the_reason(
-    engine: stead.Engine, serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, fake_openai: FakeModels
 ) -> None:
-    serve(weather_script)
+    fake_openai(weather_script)
     stead.prices["pricey-llm"] = stead.Price(input=100.0, output=1000.0)
     limits["max_cost_usd"] = 0.01  # the first call costs $0.017: the second is refused
     handle = await engine.start(spender, "Paris?")
@@ -344,9 +326,9 @@ async def test_budget_checks_its_arguments(engine: stead.Engine) -> None:
 
 
 async def test_show_and_ls_print_usage(
-    engine: stead.Engine, engine_url: str, serve: Callable[[Any], FakeOpenAIServer]
+    engine: stead.Engine, engine_url: str, fake_openai: FakeModels
 ) -> None:
-    serve(triage_script)
+    fake_openai(triage_script)
     handle = await engine.start(triage, "Oslo weather?")
     async with engine.worker([triage]):
         await handle.result(timeout=30)

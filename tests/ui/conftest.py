@@ -13,6 +13,7 @@ import httpx2 as httpx
 import pytest
 
 import stead
+from stead.testing import offline_script_for
 from stead.ui import Server
 
 from ..procs import ROOT
@@ -35,7 +36,7 @@ class Dashboard:
         async with asyncio.timeout(timeout):
             while True:
                 response = await self.client.get(f"/api/runs/{run_id}")
-                run = response.json()
+                run: dict[str, Any] = response.json()
                 if predicate(run):
                     return run
                 assert run["status"] not in ("completed", "failed", "cancelled"), f"the run ended: {run}"
@@ -50,3 +51,10 @@ async def dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
         httpx.AsyncClient(base_url=server.url, timeout=30) as client,
     ):
         yield Dashboard(engine, server, client)
+
+
+def script_of(source: str) -> Path:
+    """The offline script an example ships (each example the dashboard tests run has one)."""
+    script = offline_script_for(source)
+    assert script is not None, f"{source} ships no offline script"
+    return script

@@ -15,13 +15,13 @@ import pytest
 
 import stead
 from stead._loader import load_target
-from stead.testing._offline import offline_models, offline_script_for
+from stead.testing import offline_models
 from stead.ui import Server
 
 from ..procs import ROOT
 from ..procs import env as procs_env
 from . import ui_app
-from .conftest import EXAMPLES, Dashboard
+from .conftest import EXAMPLES, Dashboard, script_of
 
 # The examples, from examples/ (on sys.path through conftest).
 approvals = importlib.import_module("approvals")
@@ -35,11 +35,12 @@ async def finished(dashboard: Dashboard, run_id: str) -> dict[str, Any]:
     await dashboard.engine.wait(run_id, timeout=60)
     response = await dashboard.client.get(f"/api/runs/{run_id}")
     assert response.status_code == 200
-    return response.json()
+    run: dict[str, Any] = response.json()
+    return run
 
 
 async def test_a_triage_run_through_the_api(dashboard: Dashboard) -> None:
-    with offline_models(offline_script_for(str(EXAMPLES / "triage.py"))):
+    with offline_models(script_of(str(EXAMPLES / "triage.py"))):
         handle = await dashboard.engine.start(triage.triage, QUESTION)
         async with dashboard.engine.worker([triage.triage]):
             await handle.result(timeout=60)
@@ -90,7 +91,7 @@ async def test_start_a_run_from_its_source(dashboard: Dashboard) -> None:
     assert started["cli"] == f"stead run {source} 'How late is Costco open in Seattle?'"
 
     workflow, _ = load_target(source)
-    with offline_models(offline_script_for(source)):
+    with offline_models(script_of(source)):
         async with dashboard.engine.worker([workflow]):
             run = await finished(dashboard, "q-1")
     assert run["status"] == "completed" and "8:30 pm" in run["result"]
@@ -114,7 +115,7 @@ async def test_start_a_run_from_its_source(dashboard: Dashboard) -> None:
 @pytest.mark.parametrize("decision", ["approve", "reject"])
 async def test_approve_or_reject_a_refund(dashboard: Dashboard, decision: str) -> None:
     approvals.refunds_made.clear()
-    with offline_models(offline_script_for(str(EXAMPLES / "approvals.py"))):
+    with offline_models(script_of(str(EXAMPLES / "approvals.py"))):
         handle = await dashboard.engine.start(approvals.refund_desk, REFUND)
         async with dashboard.engine.worker([approvals.refund_desk]):
             run = await dashboard.until(handle.run_id, lambda r: r["waiting_for"] != [])
@@ -289,7 +290,8 @@ async def read_events(
 ) -> list[tuple[str, str | None, Any]]:
     """(event, id, data) of the SSE messages of a streamed response, until ``count`` messages or the end."""
     out: list[tuple[str, str | None, Any]] = []
-    event, event_id, data = "message", None, []
+    event, event_id = "message", None
+    data: list[str] = []
     async for line in response.aiter_lines():
         if line == "":
             if data:

@@ -18,12 +18,12 @@ import httpx2 as httpx
 import pytest
 
 import stead
-from stead.testing._offline import offline_models, offline_script_for
+from stead.testing import offline_models
 from stead.ui import Server
 
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
 from . import ui_app
-from .conftest import EXAMPLES, Dashboard
+from .conftest import EXAMPLES, Dashboard, script_of
 
 CHROMIUM = os.environ.get("STEAD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -79,7 +79,7 @@ async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots:
         "What's the weather in Tokyo?",
         "Where can I get coffee in Paris?",
     ]
-    with offline_models(offline_script_for(str(EXAMPLES / "triage.py"))):
+    with offline_models(script_of(str(EXAMPLES / "triage.py"))):
         handles = [await engine.start(triage.triage, q) for q in questions]
         async with engine.worker([triage.triage]):
             for handle in handles:
@@ -145,7 +145,7 @@ async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots:
 async def test_approve_a_waiting_refund(dashboard: Dashboard, page: Any, shots: Path) -> None:
     engine = dashboard.engine
     approvals.refunds_made.clear()
-    with offline_models(offline_script_for(str(EXAMPLES / "approvals.py"))):
+    with offline_models(script_of(str(EXAMPLES / "approvals.py"))):
         handle = await engine.start(approvals.refund_desk, "Order 1042 arrived broken, please refund it")
         async with engine.worker([approvals.refund_desk]):
             await dashboard.until(handle.run_id, lambda r: r["waiting_for"] != [])
@@ -217,7 +217,7 @@ async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: A
     dashboard = temporal_dashboard
     engine = dashboard.engine
     approvals.refunds_made.clear()
-    with offline_models(offline_script_for(str(EXAMPLES / "approvals.py"))):
+    with offline_models(script_of(str(EXAMPLES / "approvals.py"))):
         refund = await engine.start(approvals.refund_desk, "Order 1042 arrived broken, please refund it")
         async with engine.worker([approvals.refund_desk]):
             # A Temporal worker takes seconds to start on a busy machine.

@@ -18,6 +18,25 @@ from .. import Engine, UsageError, Workflow, WorkflowNotFound, connect
 from .._loader import load_workflows
 from .render import EventPrinter, err_console
 
+__all__ = [
+    "CliExit",
+    "ENGINE_HELP",
+    "EXIT_ENGINE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_RUN_FAILED",
+    "EXIT_USAGE",
+    "Settings",
+    "add_signal_handlers",
+    "connected",
+    "engine_option",
+    "offline_mode",
+    "offline_option",
+    "print_events",
+    "run_async",
+    "workflows_of",
+]
+
 T = TypeVar("T")
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -38,6 +38,19 @@ from .._views import (
     workerless,
 )
 
+__all__ = [
+    "EventPrinter",
+    "LineProgress",
+    "LiveProgress",
+    "Progress",
+    "err_console",
+    "how_to_resume",
+    "out_console",
+    "runs_table",
+    "show_run",
+    "stdout_is_terminal",
+]
+
 STYLES = {
     "completed": "green",
     "done": "green",

@@ -1,6 +1,15 @@
-"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server, and offline mode built on it."""
+"""Test helpers for stead: a scriptable fake OpenAI-compatible HTTP server, offline mode built on it, and pytest
+fixtures in ``stead.testing.pytest``."""
 
-from ._fake_openai import (
+from ._hanging import HangingResponder
+from ._offline import (
+    OFFLINE_API_KEY,
+    OfflineScriptError,
+    load_offline_script,
+    offline_models,
+    offline_script_for,
+)
+from .fake_openai import (
     Drop,
     DropMidStream,
     FakeOpenAIServer,
@@ -16,13 +25,6 @@ from ._fake_openai import (
     Usage,
     load_script,
 )
-from ._offline import (
-    OFFLINE_API_KEY,
-    OfflineScriptError,
-    load_offline_script,
-    offline_models,
-    offline_script_for,
-)
 
 __all__ = [
     "OFFLINE_API_KEY",
@@ -31,6 +33,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeRequest",
     "Fault",
+    "HangingResponder",
     "OfflineScriptError",
     "Reply",
     "ReplyLike",

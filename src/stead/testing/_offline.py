@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._exceptions import UsageError
-from ._fake_openai import FakeOpenAIServer, load_script
+from .fake_openai import FakeOpenAIServer, Responder, load_script
 
 __all__ = [
     "OFFLINE_API_KEY",
     "OfflineScriptError",
+    "fake_models",
     "load_offline_script",
     "offline_models",
     "offline_script_for",
@@ -147,29 +148,46 @@ def offline_models(
 ) -> Iterator[FakeOpenAIServer]:
     """Serve canned model replies from ``script_path`` on 127.0.0.1 and point agent runs at them.
 
-    Starts a :class:`FakeOpenAIServer` in this process (in background threads) with the script, and for the
-    duration sets ``OPENAI_BASE_URL`` to it and ``OPENAI_API_KEY`` to ``"offline"``. ``STEAD_OPENAI_API`` is
-    cleared, so agents use the Chat Completions API (the default with a base URL), unless ``api`` names the API
-    to use. Tracing is switched off (``OPENAI_AGENTS_DISABLE_TRACING=1``, and ``set_tracing_disabled(True)``
-    when the Agents SDK is imported): its exporter would send traces to OpenAI with the fake key. On exit the
+    The script is read and checked with :func:`load_offline_script`, then served as :func:`fake_models` does.
+    ``stead run --offline`` runs its worker inside this context.
+    """
+    with fake_models(load_offline_script(script_path), api=api, log_path=log_path) as server:
+        yield server
+
+
+@contextmanager
+def fake_models(
+    responder: Responder,
+    *,
+    api: Literal["chat", "responses"] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    tracing: bool = False,
+) -> Iterator[FakeOpenAIServer]:
+    """Serve ``responder`` from a :class:`FakeOpenAIServer` on 127.0.0.1 and point agent runs at it.
+
+    Starts the server in this process (in background threads), and for the duration sets ``OPENAI_BASE_URL`` to
+    it and ``OPENAI_API_KEY`` to ``"offline"``. ``STEAD_OPENAI_API`` is cleared, so agents use the Chat
+    Completions API (the default with a base URL), unless ``api`` names the API to use. Unless ``tracing`` is
+    true, tracing is switched off (``OPENAI_AGENTS_DISABLE_TRACING=1``, and ``set_tracing_disabled(True)`` when
+    the Agents SDK is imported): its default exporter would send traces to OpenAI with the fake key. On exit the
     server stops and the environment and tracing switch are restored, also when the body raises.
 
-    Yields the server: ``server.requests`` lists what the agents asked, ``server.errors`` the requests no rule
-    answered. With ``log_path`` each request is also appended to that file as a JSON line.
+    Yields the server: ``server.requests`` lists what the agents asked, ``server.errors`` the requests the
+    script could not answer. With ``log_path`` each request is also appended to that file as a JSON line.
 
     stead builds its model client from the environment at the first agent run on an event loop and keeps it
     until the loop's last worker stops: enter this context before starting the worker, and leave it after the
-    worker stopped (as ``stead run --offline`` does).
+    worker stopped.
     """
-    responder = load_offline_script(script_path)
     saved = {name: os.environ.get(name) for name in _ENV_VARS}
     server = FakeOpenAIServer(responder, log_path=log_path)
     server.start()
-    restore_tracing = _disable_tracing()
+    restore_tracing = _keep_tracing if tracing else _disable_tracing()
     try:
         os.environ["OPENAI_BASE_URL"] = server.base_url
         os.environ["OPENAI_API_KEY"] = OFFLINE_API_KEY
-        os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+        if not tracing:
+            os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
         if api is None:
             os.environ.pop("STEAD_OPENAI_API", None)
         else:
@@ -183,6 +201,10 @@ def offline_models(
                 os.environ[name] = value
         restore_tracing()
         server.stop()
+
+
+def _keep_tracing() -> None:
+    """Tracing was left alone: nothing to restore."""
 
 
 def _disable_tracing() -> Callable[[], None]:

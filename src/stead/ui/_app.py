@@ -36,7 +36,7 @@ from . import _api
 from ._index import RunIndex
 from ._openapi import openapi_spec
 
-__all__ = ["TOKEN_COOKIE", "create_app"]
+__all__ = ["LOOPBACK_HOSTS", "TOKEN_COOKIE", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_COOKIE = "stead_token"

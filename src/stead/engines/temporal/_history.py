@@ -23,7 +23,7 @@ from temporalio.converter import PayloadConverter
 from ..._engine import ErrorInfo, RunStatus, StepInfo
 from ._codec import ACTIVITY_STEP, MEMO_CLOCK
 
-__all__ = ["error_of", "run_status", "timeline"]
+__all__ = ["error_of", "run_status", "timeline", "ts"]
 
 _STATUS = {
     WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING: RunStatus.RUNNING,

@@ -34,8 +34,8 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from ... import _integrations as integrations
 from ... import _observe, _serde
-from ..._context import Scope, StepCall, _scoped_task_factory, derived_random, derived_uuid4
-from ..._context import _current as current_scope_var
+from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory
+from ..._context import scope_var as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
 from ..._retry import RetryPolicy
 from ..._workflow import Workflow, find_step
@@ -340,7 +340,7 @@ def _scope_tasks(loop: asyncio.AbstractEventLoop) -> None:
         ) -> asyncio.Task[Any]:
             return original(c, name=name, context=context)
 
-        task: asyncio.Task[Any] = _scoped_task_factory(make)(loop, coro, context=context)
+        task: asyncio.Task[Any] = scoped_task_factory(make)(loop, coro, context=context)
         return task
 
     loop.create_task = create_task  # type: ignore[method-assign,assignment]
