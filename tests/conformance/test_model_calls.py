@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool
+from agents import Agent, AgentHooks, RunConfig, RunContextWrapper, RunHooks, Runner, function_tool
 from openai.types.responses import ResponseTextDeltaEvent
 from pydantic import BaseModel
 
@@ -19,11 +19,13 @@ from stead.testing.pytest import FakeModels
 STORY = "Once upon a time a small robot learned to paint the sea at dawn."
 
 armed: dict[str, bool] = {}
+hook_log: list[str] = []
 
 
 @pytest.fixture(autouse=True)
 def _reset() -> Iterator[None]:
     armed.clear()
+    hook_log.clear()
     saved = (MODEL_CALLS.timeout, MODEL_CALLS.idle_timeout, MODEL_CALLS.stream_tokens)
     yield
     MODEL_CALLS.timeout, MODEL_CALLS.idle_timeout, MODEL_CALLS.stream_tokens = saved
@@ -122,6 +124,82 @@ async def test_token_streaming_can_be_switched_off(engine: stead.Engine, fake_op
         assert await handle.result(timeout=30) == STORY
     assert [e async for e in engine.events(handle.run_id) if e.kind == "text"] == []
     assert not server.requests[0].stream
+
+
+class Recorder(RunHooks[Any]):
+    async def on_agent_start(self, context: RunContextWrapper[Any], agent: Agent[Any]) -> None:
+        hook_log.append(f"run:agent_start:{agent.name}")
+
+    async def on_llm_start(
+        self, context: Any, agent: Agent[Any], system_prompt: Any, input_items: Any
+    ) -> None:
+        hook_log.append("run:llm_start")
+
+    async def on_llm_end(self, context: Any, agent: Agent[Any], response: Any) -> None:
+        hook_log.append("run:llm_end")
+
+    async def on_tool_start(self, context: Any, agent: Agent[Any], tool: Any) -> None:
+        hook_log.append(f"run:tool_start:{tool.name}")
+
+    async def on_tool_end(self, context: Any, agent: Agent[Any], tool: Any, result: str) -> None:
+        hook_log.append(f"run:tool_end:{tool.name}")
+
+    async def on_agent_end(self, context: Any, agent: Agent[Any], output: Any) -> None:
+        hook_log.append("run:agent_end")
+
+
+class AgentRecorder(AgentHooks[Any]):
+    async def on_start(self, context: Any, agent: Agent[Any]) -> None:
+        hook_log.append("agent:start")
+
+    async def on_llm_end(self, context: Any, agent: Agent[Any], response: Any) -> None:
+        hook_log.append("agent:llm_end")
+
+    async def on_end(self, context: Any, agent: Agent[Any], output: Any) -> None:
+        hook_log.append("agent:end")
+
+
+@stead.workflow
+async def hooked(prompt: str) -> str:
+    agent = Agent(
+        name="Weather",
+        instructions="Answer.",
+        tools=[get_weather],
+        model="gpt-4o-mini",
+        hooks=AgentRecorder(),
+    )
+    result = await Runner.run(agent, prompt, hooks=Recorder())
+    fail_once("hooked")
+    return str(result.final_output)
+
+
+async def test_hooks_do_not_fire_again_for_replayed_work(
+    engine: stead.Engine, fake_openai: FakeModels
+) -> None:
+    fake_openai([Reply(ToolCall("get_weather", {"city": "Lima"})), Reply(Text("Warm."))])
+    armed["hooked"] = True
+    handle = await engine.start(hooked, "weather in Lima?")
+    async with engine.worker([hooked]):
+        with pytest.raises(stead.RunFailed):
+            await handle.result(timeout=30)
+        uncrashed = list(hook_log)
+        await engine.reopen(handle.run_id)
+        assert await handle.result(timeout=30) == "Warm."
+    assert uncrashed == [
+        "run:agent_start:Weather",
+        "agent:start",
+        "run:llm_start",
+        "agent:llm_end",
+        "run:llm_end",
+        "run:tool_start:get_weather",
+        "run:tool_end:get_weather",
+        "run:llm_start",
+        "agent:llm_end",
+        "run:llm_end",
+        "run:agent_end",
+        "agent:end",
+    ]
+    assert hook_log == uncrashed, "hooks fired again for work the journal answered"
 
 
 class Forecast(BaseModel):
