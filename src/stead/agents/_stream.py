@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -163,9 +164,18 @@ async def assembled_response(
 # -- events rebuilt from a journaled response --------------------------------------------------------------------
 
 
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` as the deltas of a stream: a word and the space after it each (the provider's own token
+    boundaries are not journaled; consumers that join the deltas get the text exactly)."""
+    return _PIECE.findall(text) or [text]
+
+
 def events_of(response: Response) -> Iterator[ResponseStreamEvent]:
-    """The provider events of ``response``, as the Responses API streams them: one text delta per output text,
-    one arguments delta per function call, each item added and done, then the completed response."""
+    """The provider events of ``response``, as the Responses API streams them: text deltas word by word, one
+    arguments delta per function call, each item added and done, then the completed response."""
     seq = 0
 
     def number() -> int:
@@ -199,13 +209,14 @@ def events_of(response: Response) -> Iterator[ResponseStreamEvent]:
                     type="response.content_part.added", part=part, sequence_number=number(), **where
                 )
                 if isinstance(part, ResponseOutputText):
-                    yield ResponseTextDeltaEvent(
-                        type="response.output_text.delta",
-                        delta=part.text,
-                        logprobs=[],
-                        sequence_number=number(),
-                        **where,
-                    )
+                    for piece in _pieces(part.text):
+                        yield ResponseTextDeltaEvent(
+                            type="response.output_text.delta",
+                            delta=piece,
+                            logprobs=[],
+                            sequence_number=number(),
+                            **where,
+                        )
                     yield ResponseTextDoneEvent(
                         type="response.output_text.done",
                         text=part.text,
