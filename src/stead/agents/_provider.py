@@ -3,7 +3,8 @@
 ``OPENAI_API_KEY`` alone: OpenAI's Responses API. ``OPENAI_BASE_URL`` (with a key if the server needs one): any
 OpenAI-compatible server (Ollama, vLLM, a LiteLLM proxy), through Chat Completions unless ``STEAD_OPENAI_API``
 says ``responses``. The client's own retries are off: stead retries model calls itself, visibly, honouring
-Retry-After.
+Retry-After. ``STEAD_RUN_HEADER=NAME`` sends the id of the run each model request belongs to in header ``NAME``
+(offline mode answers each run from its own program's script by it; a proxy can route or account by it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 from agents import Model, ModelProvider
 from agents.models import _openai_shared
 from agents.models.multi_provider import MultiProvider
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+from .._context import run_id
 from .._exceptions import UsageError
 
 __all__ = ["ModelNotConfigured", "close_providers", "env_provider", "is_default_provider"]
@@ -71,10 +73,22 @@ def _build() -> ModelProvider:
     api = (os.environ.get("STEAD_OPENAI_API") or ("chat" if base_url else "responses")).lower()
     if api not in ("chat", "responses"):
         raise UsageError(f"STEAD_OPENAI_API={api!r}: use 'responses' or 'chat'")
-    client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0)
+    header = os.environ.get("STEAD_RUN_HEADER") or None
+    http_client = None if header is None else DefaultAsyncHttpxClient(event_hooks={"request": [_tag(header)]})
+    client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0, http_client=http_client)
     provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
     _clients[provider] = client
     return provider
+
+
+def _tag(header: str) -> Any:
+    async def tag(request: Any) -> None:  # an httpx.Request
+        try:
+            request.headers[header] = run_id()
+        except UsageError:  # a model call outside any run
+            pass
+
+    return tag
 
 
 def is_default_provider(provider: Any) -> bool:

@@ -18,7 +18,10 @@ from ._fake_openai import (
 )
 from ._offline import (
     OFFLINE_API_KEY,
+    RUN_HEADER,
     OfflineScriptError,
+    PerRunScripts,
+    fake_models,
     load_offline_script,
     offline_models,
     offline_script_for,
@@ -32,6 +35,8 @@ __all__ = [
     "FakeRequest",
     "Fault",
     "OfflineScriptError",
+    "PerRunScripts",
+    "RUN_HEADER",
     "Reply",
     "ReplyLike",
     "Responder",
@@ -40,6 +45,7 @@ __all__ = [
     "ToolCall",
     "ToolOutput",
     "Usage",
+    "fake_models",
     "load_offline_script",
     "load_script",
     "offline_models",

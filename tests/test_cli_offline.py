@@ -1,0 +1,144 @@
+"""Offline runs as a person types them: resume offline without being told, one script per program, no hang."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from stead.testing import FakeOpenAIServer, load_script
+
+from .procs import ROOT, env, read_until, stead_cmd
+
+STORY = """
+from agents import Agent, Runner
+import stead
+
+poet = Agent(name="Poet", instructions="Write one line about the topic.", model="gpt-4o-mini")
+
+@stead.workflow
+async def story(topic: str) -> str:
+    first = (await Runner.run(poet, topic)).final_output
+    await stead.wait_for("go")
+    second = (await Runner.run(poet, f"{topic}, again")).final_output
+    return f"{first} / {second}"
+"""
+
+STORY_SCRIPT = {
+    "rules": [
+        {"match": {"input_contains": "again"}, "reply": {"text": "line two"}},
+        {"match": {"instructions_contains": "Write one line"}, "reply": {"text": "line one"}},
+    ]
+}
+
+LATER = """
+from agents import Agent, Runner
+import stead
+
+clerk = Agent(name="Clerk", instructions="Confirm the order.", model="gpt-4o-mini")
+
+@stead.workflow
+async def later(order: str) -> str:
+    await stead.wait_for("go")
+    return str((await Runner.run(clerk, order)).final_output)
+"""
+
+
+def no_model_env() -> dict[str, str]:
+    out = env()
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "STEAD_OPENAI_API"):
+        out.pop(name, None)
+    return out
+
+
+def stead(engine: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        stead_cmd(engine, *args),
+        capture_output=True,
+        text=True,
+        env=no_model_env(),
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def popen(engine: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        stead_cmd(engine, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=no_model_env(),
+        cwd=ROOT,
+    )
+
+
+def interrupt_when_waiting(proc: subprocess.Popen[str]) -> str:
+    read_until(proc, "waiting")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    return err.strip()
+
+
+def show(engine: str, run_id: str) -> dict[str, object]:
+    done = stead(engine, "show", run_id, "--json")
+    assert done.returncode == 0, done.stderr
+    info: dict[str, object] = json.loads(done.stdout)["run"]
+    return info
+
+
+def test_a_run_started_offline_resumes_offline_as_the_hint_says(tmp_path: Path) -> None:
+    (tmp_path / "story.py").write_text(STORY)
+    (tmp_path / "story.offline.json").write_text(json.dumps(STORY_SCRIPT))
+    engine = f"sqlite:///{tmp_path}/s.db"
+    proc = popen(engine, "run", "--offline", f"{tmp_path}/story.py:story", "the sea", "--run-id", "r1")
+    hint = interrupt_when_waiting(proc)
+    assert hint == f"interrupted; continue with: stead resume r1 --engine {engine}"
+    assert show(engine, "r1")["source"] == f"{tmp_path}/story.py --offline"
+
+    assert stead(engine, "send", "r1", "go", "true").returncode == 0
+    resumed = stead(engine, *hint.removeprefix("interrupted; continue with: stead ").split()[:2], "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "line one / line two"
+
+
+def test_a_model_configuration_error_at_resume_leaves_the_run_resumable(tmp_path: Path) -> None:
+    (tmp_path / "later.py").write_text(LATER)
+    (tmp_path / "later.offline.json").write_text(json.dumps({"rules": [], "default": {"text": "confirmed"}}))
+    engine = f"sqlite:///{tmp_path}/s.db"
+    # Started without --offline and without a model: it waits before its first model call.
+    proc = popen(engine, "run", f"{tmp_path}/later.py:later", "o-1", "--run-id", "l1")
+    assert interrupt_when_waiting(proc) == f"interrupted; continue with: stead resume l1 --engine {engine}"
+    assert stead(engine, "send", "l1", "go", "true").returncode == 0
+
+    failed = stead(engine, "resume", "l1")
+    assert failed.returncode == 2, failed.stderr
+    assert "no model provider is configured" in failed.stderr
+    assert "Run l1 stays resumable: configure a model, then stead resume l1" in failed.stderr
+    assert show(engine, "l1")["status"] in ("pending", "running")  # not failed: resumable
+
+    resumed = stead(engine, "resume", "l1", "--offline", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "confirmed"
+
+
+def test_resuming_a_run_that_calls_models_without_one_configured_runs_nothing(tmp_path: Path) -> None:
+    (tmp_path / "story.py").write_text(STORY)
+    engine = f"sqlite:///{tmp_path}/s.db"
+    with FakeOpenAIServer(load_script(STORY_SCRIPT)) as server:  # a model server for the first part only
+        proc = subprocess.Popen(
+            stead_cmd(engine, "run", f"{tmp_path}/story.py:story", "the sea", "--run-id", "r2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**no_model_env(), "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"},
+            cwd=ROOT,
+        )
+        interrupt_when_waiting(proc)
+    refused = stead(engine, "resume", "r2")
+    assert refused.returncode == 2, refused.stderr
+    assert "run r2 calls models, and no model provider is configured" in refused.stderr
+    assert "Nothing ran: the run stays resumable" in refused.stderr
+    assert show(engine, "r2")["status"] == "running"
