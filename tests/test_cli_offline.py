@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 from pathlib import Path
 
+from stead import connect
+from stead._loader import load_workflows
 from stead.testing import FakeOpenAIServer, load_script
 
 from .procs import ROOT, env, read_until, stead_cmd
@@ -142,3 +145,42 @@ def test_resuming_a_run_that_calls_models_without_one_configured_runs_nothing(tm
     assert "run r2 calls models, and no model provider is configured" in refused.stderr
     assert "Nothing ran: the run stays resumable" in refused.stderr
     assert show(engine, "r2")["status"] == "running"
+
+
+def program(name: str) -> str:
+    return f"""
+from agents import Agent, Runner
+import stead
+
+@stead.workflow
+async def {name}(text: str) -> str:
+    agent = Agent(name="{name.title()}", instructions="Answer.", model="gpt-4o-mini")
+    return str((await Runner.run(agent, text)).final_output)
+"""
+
+
+def test_an_offline_worker_answers_each_program_from_its_own_script(tmp_path: Path) -> None:
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.py").write_text(program(name))
+        (tmp_path / f"{name}.offline.json").write_text(json.dumps({"rules": [], "default": f"from {name}"}))
+    engine = f"sqlite:///{tmp_path}/s.db"
+
+    async def start_both() -> None:
+        api = connect(engine)
+        try:
+            for name in ("alpha", "beta"):
+                (wf,) = load_workflows(str(tmp_path / f"{name}.py"))
+                await api.start(wf, "hi", run_id=f"{name}-1")
+        finally:
+            await api.close()
+
+    asyncio.run(start_both())
+    worker = popen(engine, "worker", "--offline", f"{tmp_path}/alpha.py", f"{tmp_path}/beta.py")
+    try:
+        done = {line.split()[1] for line in read_until(worker, "completed") + read_until(worker, "completed")}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    assert {"alpha-1", "beta-1"} <= done
+    assert show(engine, "alpha-1")["result"] == "from alpha"
+    assert show(engine, "beta-1")["result"] == "from beta"
