@@ -2,7 +2,8 @@
 
 ``OPENAI_API_KEY`` alone: OpenAI's Responses API. ``OPENAI_BASE_URL`` (with a key if the server needs one): any
 OpenAI-compatible server (Ollama, vLLM, a LiteLLM proxy), through Chat Completions unless ``STEAD_OPENAI_API``
-says ``responses``. The client's own retries are off: stead retries model calls itself, visibly, honouring
+says ``responses``. Traces go to OpenAI (the SDK's default exporter) only with an OpenAI key and no
+``OPENAI_BASE_URL``. The client's own retries are off: stead retries model calls itself, visibly, honouring
 Retry-After. ``STEAD_RUN_HEADER=NAME`` sends the id of the run each model request belongs to in header ``NAME``
 (offline mode answers each run from its own program's script by it; a proxy can route or account by it).
 """
@@ -68,6 +69,8 @@ async def close_providers() -> None:
 def _build() -> ModelProvider:
     key = os.environ.get("OPENAI_API_KEY") or None
     base_url = os.environ.get("OPENAI_BASE_URL") or None
+    if key is None or base_url is not None:
+        _no_trace_upload()
     if key is None and base_url is None:
         return _Unconfigured()
     api = (os.environ.get("STEAD_OPENAI_API") or ("chat" if base_url else "responses")).lower()
@@ -79,6 +82,23 @@ def _build() -> ModelProvider:
     provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
     _clients[provider] = client
     return provider
+
+
+def _no_trace_upload() -> None:
+    """Drop the SDK's default trace exporter, which uploads to OpenAI, when there is no OpenAI key to upload with.
+
+    Without a key it warns at every batch; with the key of another server (OPENAI_BASE_URL) it would send that
+    key and the traces to OpenAI. Processors added by the program stay.
+    """
+    from agents.tracing import get_trace_provider
+    from agents.tracing.processors import default_processor
+
+    provider = get_trace_provider()
+    multi = getattr(getattr(provider, "inner", provider), "_multi_processor", None)
+    processors = tuple(getattr(multi, "_processors", ()))
+    default = default_processor()
+    if any(p is default for p in processors):
+        provider.set_processors([p for p in processors if p is not default])
 
 
 def _tag(header: str) -> Any:
