@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -46,6 +47,12 @@ async def later(order: str) -> str:
     await stead.wait_for("go")
     return str((await Runner.run(clerk, order)).final_output)
 """
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def no_model_env() -> dict[str, str]:
@@ -184,3 +191,38 @@ def test_an_offline_worker_answers_each_program_from_its_own_script(tmp_path: Pa
     assert {"alpha-1", "beta-1"} <= done
     assert show(engine, "alpha-1")["result"] == "from alpha"
     assert show(engine, "beta-1")["result"] == "from beta"
+
+
+def test_a_closed_model_port_shows_each_failed_attempt_with_the_address_at_once(tmp_path: Path) -> None:
+    (tmp_path / "alpha.py").write_text(program("alpha"))
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    proc = subprocess.Popen(
+        stead_cmd(f"sqlite:///{tmp_path}/s.db", "run", f"{tmp_path}/alpha.py:alpha", "hi", "--run-id", "c1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**no_model_env(), "OPENAI_BASE_URL": closed, "OPENAI_API_KEY": "k"},
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    try:
+        first = proc.stderr.readline()
+        second = proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert first.startswith("0:0/model:1 attempt 1 failed: APIConnectionError: Connection error."), first
+    assert f"(model server {closed}); attempt 2 in " in first
+    assert second.startswith("0:0/model:1 attempt 2 failed: APIConnectionError"), second
+
+
+def test_an_offline_request_no_rule_matches_fails_the_run_at_once_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "alpha.py").write_text(program("alpha"))
+    script = {"rules": [{"match": {"input_contains": "weather"}, "reply": "sunny"}]}
+    (tmp_path / "alpha.offline.json").write_text(json.dumps(script))
+    done = stead(f"sqlite:///{tmp_path}/s.db", "run", "--offline", f"{tmp_path}/alpha.py:alpha", "hello there")
+    assert done.returncode == 1, done.stderr
+    assert "0:0/model:1 attempt 1 failed: BadRequestError" in done.stderr
+    assert "; not retried" in done.stderr
+    assert "no rule matches this request and the script has no default" in done.stderr
+    assert "input 'hello there'" in done.stderr

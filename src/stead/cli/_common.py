@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 import typing
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 import click
 from rich.text import Text
 
-from .. import Engine, UsageError, Workflow, WorkflowNotFound, connect
+from .. import Engine, RunEvent, UsageError, Workflow, WorkflowNotFound, connect
 from .._loader import load_workflows
 from .render import EventPrinter, err_console
 
@@ -173,14 +175,41 @@ def offline_mode(
     return fake_models(PerRunScripts(scripts[sources[0]], script_of_run))
 
 
-async def print_events(engine: Engine, run_id: str, after: int | None = None) -> None:
+async def print_events(
+    engine: Engine, run_id: str, after: int | None = None, printer: Callable[[RunEvent], None] | None = None
+) -> None:
     """Print the run's events as they come, until it finishes; from the start (``after=0``) or from now."""
-    printer = EventPrinter()
+    shown = EventPrinter() if printer is None else None
+    show = printer or shown
+    assert show is not None
     if after is None:  # only what happens from now on
         async for event in engine.events(run_id, follow=False):
             after = event.id
     try:
         async for event in engine.events(run_id, after=after or 0):
-            printer(event)
+            show(event)
     finally:
-        printer.close()
+        if shown is not None:
+            shown.close()
+
+
+def model_server() -> str:
+    """Where this process sends model calls: what a connection error is about."""
+    return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1 (OPENAI_BASE_URL unset)"
+
+
+def failed_attempt_line(event: RunEvent) -> str:
+    """One line for a failed attempt, as it happens: what failed, where it went, and when it is tried again."""
+    data = event.data if isinstance(event.data, dict) else {}
+    error = str(data.get("error"))
+    if error.startswith(("APIConnectionError", "APITimeoutError", "ConnectError")):
+        error += f" (model server {model_server()})"
+    retry = data.get("retry_in")
+    then = f"; attempt {event.attempt + 1} in {retry:.1f}s" if isinstance(retry, int | float) else "; not retried"
+    return f"{event.position} attempt {event.attempt} failed: {error}{then}"
+
+
+def print_failed_attempt(event: RunEvent) -> None:
+    if event.kind == "attempt_failed":
+        click.echo(failed_attempt_line(event), err=True)
+        sys.stderr.flush()

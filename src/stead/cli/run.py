@@ -34,6 +34,7 @@ from ._common import (
     offline_mode,
     offline_option,
     print_events,
+    print_failed_attempt,
     recorded_source,
     run_async,
     split_source,
@@ -198,7 +199,11 @@ async def execute(
 
     loop = asyncio.get_running_loop()
     handled = add_signal_handlers(loop, interrupt)
-    streamer = asyncio.create_task(print_events(engine, run_id)) if output.stream else None
+    streamer = None
+    if output.stream:
+        streamer = asyncio.create_task(print_events(engine, run_id))
+    elif not output.as_json:  # a retried attempt shows at once, not after minutes as the step's outcome
+        streamer = asyncio.create_task(print_events(engine, run_id, printer=print_failed_attempt))
     try:
         with progress:
             while True:
@@ -210,7 +215,8 @@ async def execute(
     finally:
         if streamer is not None:
             with contextlib.suppress(asyncio.TimeoutError, Exception):
-                await asyncio.wait_for(streamer, 2.0)  # the last events, written as the run ended
+                # The last events, written as the run ended; an interrupted run does not end.
+                await asyncio.wait_for(streamer, 0 if interrupts else 2.0)
         worker.stop()
         wait_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
