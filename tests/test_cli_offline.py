@@ -126,7 +126,9 @@ def test_a_model_configuration_error_at_resume_leaves_the_run_resumable(tmp_path
     failed = stead(engine, "resume", "l1")
     assert failed.returncode == 2, failed.stderr
     assert "no model provider is configured" in failed.stderr
-    assert "Run l1 stays resumable: configure a model, then stead resume l1" in failed.stderr
+    assert (
+        f"Run l1 stays resumable: configure a model, then stead resume l1 --engine {engine}" in failed.stderr
+    )
     assert show(engine, "l1")["status"] in ("pending", "running")  # not failed: resumable
 
     resumed = stead(engine, "resume", "l1", "--offline", "-q")
@@ -220,7 +222,9 @@ def test_an_offline_request_no_rule_matches_fails_the_run_at_once_naming_it(tmp_
     (tmp_path / "alpha.py").write_text(program("alpha"))
     script = {"rules": [{"match": {"input_contains": "weather"}, "reply": "sunny"}]}
     (tmp_path / "alpha.offline.json").write_text(json.dumps(script))
-    done = stead(f"sqlite:///{tmp_path}/s.db", "run", "--offline", f"{tmp_path}/alpha.py:alpha", "hello there")
+    done = stead(
+        f"sqlite:///{tmp_path}/s.db", "run", "--offline", f"{tmp_path}/alpha.py:alpha", "hello there"
+    )
     assert done.returncode == 1, done.stderr
     assert "0:0/model:1 attempt 1 failed: BadRequestError" in done.stderr
     assert "; not retried" in done.stderr

@@ -242,7 +242,7 @@ def resume_hint(ctx: click.Context, run_id: str) -> str:
     return f"stead resume {run_id}{engine}"
 
 
-async def kept_resumable(engine: Engine, info: RunInfo | None) -> RunInfo | None:
+async def kept_resumable(engine: Engine, info: RunInfo | None, resume_with: str) -> RunInfo | None:
     """A run that failed because no model is configured here is reopened: it fails for this process' settings,
     not for its own sake, and stays resumable (the CLI then says what to configure)."""
     if info is None or info.status is not RunStatus.FAILED or info.error is None:
@@ -251,8 +251,7 @@ async def kept_resumable(engine: Engine, info: RunInfo | None) -> RunInfo | None
         return info
     await engine.reopen(info.run_id)
     raise ModelNotConfigured(
-        f"{info.error.message} Run {info.run_id} stays resumable: configure a model, then "
-        f"stead resume {info.run_id}"
+        f"{info.error.message} Run {info.run_id} stays resumable: configure a model, then {resume_with}"
     )
 
 
@@ -376,7 +375,7 @@ def run(
         if existed and not (as_json or quiet):
             click.echo(f"run {handle.run_id} exists ({info.status}); continuing it", err=True)
         result, elapsed = await execute(engine, info, _with(workflows, wf), output)
-        return await kept_resumable(engine, result), elapsed, handle.run_id
+        return await kept_resumable(engine, result, resume_hint(ctx, handle.run_id)), elapsed, handle.run_id
 
     info, elapsed, started_id = run_async(main)
     report(info, elapsed, output, started_id, resume_hint(ctx, started_id))
@@ -430,7 +429,7 @@ def resume(
                 info = await engine.reopen(run_id)
             with offline_mode(offline_now, [app or source or ""]):
                 result, elapsed = await execute(engine, info, workflows, output)
-                return await kept_resumable(engine, result), elapsed
+                return await kept_resumable(engine, result, resume_hint(ctx, run_id)), elapsed
 
     info, elapsed = run_async(main)
     report(info, elapsed, output, run_id, resume_hint(ctx, run_id))
