@@ -45,7 +45,9 @@ def test_the_readme_has_console_samples_and_each_shows_output() -> None:
 
 
 @pytest.mark.parametrize("command, expected", SAMPLES, ids=[c for c, _ in SAMPLES])
-def test_a_console_sample_is_what_the_command_prints(command: str, expected: list[str], tmp_path: Path) -> None:
+def test_a_console_sample_is_what_the_command_prints(
+    command: str, expected: list[str], tmp_path: Path
+) -> None:
     words = shlex.split(command)
     assert words[0] == "stead" and "--offline" in words, "console samples run offline"
     done = subprocess.run(

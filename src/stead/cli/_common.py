@@ -205,7 +205,11 @@ def failed_attempt_line(event: RunEvent) -> str:
     if error.startswith(("APIConnectionError", "APITimeoutError", "ConnectError")):
         error += f" (model server {model_server()})"
     retry = data.get("retry_in")
-    then = f"; attempt {event.attempt + 1} in {retry:.1f}s" if isinstance(retry, int | float) else "; not retried"
+    then = (
+        f"; attempt {event.attempt + 1} in {retry:.1f}s"
+        if isinstance(retry, int | float)
+        else "; not retried"
+    )
     return f"{event.position} attempt {event.attempt} failed: {error}{then}"
 
 
