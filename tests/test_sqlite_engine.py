@@ -50,6 +50,46 @@ async def test_newer_schema_is_refused_and_runs_are_kept(tmp_path: Path) -> None
     conn.close()
 
 
+async def test_a_journal_of_schema_1_is_migrated_and_its_steps_get_attributes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/stead.db"
+    engine = stead.connect(url)
+    await engine.start(sequential, 2, run_id="old")
+    await engine.close()
+    usage = '{"usage": {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}}'
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        # The file as stead wrote it with schema 1: steps had no attributes, only names and summaries.
+        conn.execute("ALTER TABLE steps DROP COLUMN attributes_json")
+        conn.execute("UPDATE stead_meta SET value = '1' WHERE key = 'schema'")
+        conn.executemany(
+            "INSERT INTO steps (run_id, position, name, kind, status, result_json, attempts, summary, started_at) "
+            "VALUES ('old', ?, ?, ?, 'done', ?, 1, ?, ?)",
+            [
+                ("0:0/model:1", "model:Triage", "model", usage, "model · Triage · gpt-4o-mini", 1.0),
+                ("0:0/call_7", "tool:get_weather", "tool", '"sunny"', "tool · get_weather", 2.0),
+                ("0:1", "fetch", "step", "1", None, 3.0),
+            ],
+        )
+    conn.close()
+    engine = stead.connect(url)
+    try:
+        model, tool, plain = await engine.steps("old")
+        assert model.attributes == stead.StepAttributes(
+            agent="Triage", model="gpt-4o-mini", show_while_running=True
+        )
+        assert tool.attributes == stead.StepAttributes(
+            tool="get_weather", call_id="call_7", show_while_running=True
+        )
+        assert plain.attributes == stead.StepAttributes()
+        assert stead.usage([model, tool, plain]).agents["Triage"].by_model["gpt-4o-mini"].total_tokens == 12
+    finally:
+        await engine.close()
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        assert conn.execute("SELECT value FROM stead_meta WHERE key = 'schema'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
+    conn.close()
+
+
 def test_bad_urls(tmp_path: Path) -> None:
     with pytest.raises(stead.UsageError, match="unknown engine URL"):
         stead.connect("postgres://localhost/db")

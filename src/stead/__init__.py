@@ -5,7 +5,7 @@ journaled: a crashed run resumes where it stopped and never repeats a finished s
 embedded SQLite engine (the default) or on Temporal, chosen by an engine URL.
 """
 
-from ._context import in_workflow, now, patched, publish, random, sleep, uuid4, wait_for
+from ._context import StepAttributes, in_workflow, now, patched, publish, random, sleep, uuid4, wait_for
 from ._engine import (
     DEFAULT_ENGINE,
     Engine,
@@ -81,6 +81,7 @@ __all__ = [
     "SteadError",
     "SteadInterrupt",
     "Step",
+    "StepAttributes",
     "StepFailed",
     "StepInfo",
     "TokenUsage",

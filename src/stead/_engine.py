@@ -14,8 +14,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from ._context import StepAttributes
 from ._events import RunEvent
-from ._exceptions import RunCancelled, RunFailed, UsageError
+from ._exceptions import RunCancelled, RunFailed, SteadError, UsageError
 from ._workflow import Workflow
 
 __all__ = [
@@ -64,6 +65,8 @@ class ErrorInfo:
     message: str
     details: str | None = None
     """The traceback, where one was recorded."""
+    data: dict[str, Any] | None = None
+    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal)."""
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -75,19 +78,29 @@ class ErrorInfo:
             import traceback as tb
 
             details = "".join(tb.format_exception(error)).rstrip()
-        return cls(type(error).__name__, str(error), details)
+        data = error.error_data() if isinstance(error, SteadError) else None
+        return cls(type(error).__name__, str(error), details, data)
 
     def to_json(self) -> str:
         import json
 
-        return json.dumps({"type": self.type, "message": self.message, "details": self.details})
+        fields: dict[str, Any] = {"type": self.type, "message": self.message, "details": self.details}
+        if self.data is not None:
+            fields["data"] = self.data
+        return json.dumps(fields)
 
     @classmethod
     def from_json(cls, text: str) -> ErrorInfo:
         import json
 
         data = json.loads(text)
-        return cls(str(data.get("type", "Error")), str(data.get("message", "")), data.get("details"))
+        extra = data.get("data")
+        return cls(
+            str(data.get("type", "Error")),
+            str(data.get("message", "")),
+            data.get("details"),
+            extra if isinstance(extra, dict) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,8 @@ class StepInfo:
     summary: str | None = None
     attempt_errors: list[ErrorInfo] = field(default_factory=list)
     """Errors of the attempts that were retried."""
+    attributes: StepAttributes = field(default_factory=StepAttributes)
+    """What the step is, as data (agent, model, tool, ...), as its producer set it."""
 
     @property
     def duration(self) -> float | None:

@@ -30,8 +30,7 @@ and control flow that user code must not swallow::
 
 from __future__ import annotations
 
-import ast
-import re
+from typing import Any
 
 __all__ = [
     "BudgetExceeded",
@@ -61,6 +60,11 @@ __all__ = [
 
 class SteadError(Exception):
     """Root of every error stead raises."""
+
+    def error_data(self) -> dict[str, Any] | None:
+        """What the error says as JSON data, journaled with it (``ErrorInfo.data``) so that it can be rebuilt
+        without reading its message; None for errors that only have a message."""
+        return None
 
 
 # -- misuse ---------------------------------------------------------------------------------------------------
@@ -150,12 +154,16 @@ class StepFailed(RunError):
     step's own exception, which is also chained as ``__cause__`` when the step ran in this process.
     """
 
-    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+    def __init__(
+        self, step: str, error_type: str, message: str, attempts: int, data: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}")
         self.step = step
         self.error_type = error_type
         self.message = message
         self.attempts = attempts
+        self.data = data
+        """The step's error as data, where it was a stead error that has some (``SteadError.error_data``)."""
 
 
 class WaitTimeout(RunError, TimeoutError):
@@ -178,14 +186,6 @@ class NonDeterminismError(RunError):
         self.position = position
         self.recorded = recorded
         self.requested = requested
-
-
-_BUDGET_MESSAGE = re.compile(
-    r"^(?P<what>token|cost) budget exceeded: the run has used (?P<spent>\$?[0-9.]+)(?: tokens)? in "
-    r"(?P<calls>[0-9]+) model calls?(?:, and its next call (?:sends|costs) at least (?P<next>\$?[0-9.]+)"
-    r"(?: tokens)?)?; the limit is (?P<limit>\$?[0-9.]+)(?: tokens)?\. The model call of agent (?P<agent>.*) "
-    r"was not made\.$"
-)
 
 
 class BudgetExceeded(RunError):
@@ -226,29 +226,32 @@ class BudgetExceeded(RunError):
         self.agent = agent
         self.calls = calls
 
+    def error_data(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "spent": self.spent,
+            "maximum": self.maximum,
+            "next_call": self.next_call,
+            "agent": self.agent,
+            "calls": self.calls,
+        }
+
     @classmethod
-    def from_message(cls, message: str) -> BudgetExceeded | None:
-        """The exception again from its message (as journaled), or None if the message is not one of ours."""
-        match = _BUDGET_MESSAGE.match(message)
-        if match is None:
+    def from_data(cls, data: Any) -> BudgetExceeded | None:
+        """The exception again from its ``error_data`` (as journaled), or None if the data is not a refusal's."""
+        if not isinstance(data, dict) or data.get("limit") not in ("tokens", "cost_usd"):
             return None
-
-        def number(text: str | None) -> float:
-            return float(text.lstrip("$")) if text else 0.0
-
-        limit = "tokens" if match["what"] == "token" else "cost_usd"
         try:
-            agent = ast.literal_eval(match["agent"])
-        except (ValueError, SyntaxError):
-            agent = None
-        return cls(
-            limit,
-            number(match["spent"]),
-            number(match["limit"]),
-            number(match["next"]),
-            agent if isinstance(agent, str) else None,
-            int(match["calls"]),
-        )
+            return cls(
+                str(data["limit"]),
+                float(data["spent"]),
+                float(data["maximum"]),
+                float(data.get("next_call") or 0.0),
+                data["agent"] if isinstance(data.get("agent"), str) else None,
+                int(data.get("calls") or 0),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 # -- control flow ---------------------------------------------------------------------------------------------

@@ -253,6 +253,15 @@ async def test_a_token_budget_stops_the_run_before_the_call_that_would_exceed_it
     steps = await engine.steps(handle.run_id)
     refused = [s for s in steps if s.kind == "model" and s.status == "failed"]
     assert len(refused) == 1 and refused[0].error is not None and refused[0].error.type == "BudgetExceeded"
+    # Journaled as data, which a replay rebuilds the exception from (its message is never parsed).
+    assert refused[0].error.data == {
+        "limit": "tokens",
+        "spent": 107,
+        "maximum": 150,
+        "next_call": 100,
+        "agent": "Weather",
+        "calls": 1,
+    }
 
     gates["pass"] = True
     await engine.reopen(handle.run_id)

@@ -21,7 +21,7 @@ from openai.types.responses import Response, ResponseCompletedEvent, ResponseTex
 from pydantic import TypeAdapter
 
 from .. import _serde
-from .._context import StepCall, current_scope
+from .._context import StepAttributes, StepCall, current_scope
 from .._events import emit
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
@@ -116,6 +116,7 @@ class DurableModel(Model):
             retry=self.retry,
             kind="model",
             summary=f"model · {self.agent_name} · {self.model}",
+            attributes=StepAttributes(agent=self.agent_name, model=self.model, show_while_running=True),
             remote=None if request is None else model_remote(self.inner, run, position, request),
         )
 

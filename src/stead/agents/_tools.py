@@ -10,7 +10,7 @@ from agents.tool import FunctionTool, Tool
 from agents.tool_context import ToolContext
 
 from .. import _serde
-from .._context import StepCall, current_scope
+from .._context import StepAttributes, StepCall, current_scope
 from .._exceptions import SerializationError
 from .._retry import RetryPolicy
 from ._identity import current_agent_run, nested_identity, reset_nested
@@ -69,6 +69,12 @@ def _durable(tool: FunctionTool) -> FunctionTool:
             retry=TOOL_RETRY,
             kind="tool",
             summary=f"tool · {name}",
+            attributes=StepAttributes(
+                agent=getattr(getattr(ctx, "agent", None), "name", None),
+                tool=name,
+                call_id=call_id if isinstance(call_id, str) and call_id else None,
+                show_while_running=True,
+            ),
             position=position,
             remote=tool_remote(tool, ctx, arguments),
         )

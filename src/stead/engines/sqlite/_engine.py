@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from ... import _integrations as integrations
 from ... import _observe as observe
 from ... import _serde
-from ..._context import Scope, enter_scope, install_task_factory, outside_workflow
+from ..._context import Scope, StepAttributes, enter_scope, install_task_factory, outside_workflow
 from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, Worker, prepare_start
 from ..._events import RunEvent
 from ..._exceptions import (
@@ -298,6 +298,7 @@ def _step_info(row: StepRow, retried: list[str]) -> StepInfo:
         error=ErrorInfo.from_json(row.error_json) if row.error_json else None,
         summary=row.summary,
         attempt_errors=[ErrorInfo.from_json(e) for e in retried],
+        attributes=StepAttributes.from_json(json.loads(row.attributes_json) if row.attributes_json else None),
     )
 
 

@@ -22,9 +22,6 @@ from ._store import StepRow
 if TYPE_CHECKING:
     from ._engine import SqliteEngine
 
-# Kinds whose start is written before they run, so that a timeline shows them while they take their time.
-_SHOWN_WHILE_RUNNING = frozenset({"model", "tool", "agent"})
-
 
 class SqliteRun:
     """The runtime (``stead._context.RunRuntime``) of one run on the embedded engine."""
@@ -153,7 +150,7 @@ class SqliteRun:
                 return _serde.loads(row.result_json)
             if row.status == "failed":
                 error = ErrorInfo.from_json(row.error_json or "{}")
-                raise StepFailed(call.name, error.type, error.message, row.attempts)
+                raise StepFailed(call.name, error.type, error.message, row.attempts, error.data)
             attempt = row.attempts  # it was running when the worker stopped: that attempt counts
             started = row.started_at
         self.in_flight += 1
@@ -166,7 +163,8 @@ class SqliteRun:
     async def _run_attempts(
         self, call: StepCall, position: str, fp: str | None, row: StepRow | None, attempt: int, started: float
     ) -> Any:
-        show = lifecycle = call.kind in _SHOWN_WHILE_RUNNING
+        # Written before it runs, so that a timeline shows it while it takes its time.
+        show = lifecycle = call.attributes.show_while_running
         self.replaying = False
         while True:
             attempt += 1
@@ -177,7 +175,7 @@ class SqliteRun:
                     upsert=True,
                 )
             if lifecycle:
-                self._sink("attempt_started", position, attempt, {"name": call.name, "summary": call.summary})
+                self._sink("attempt_started", position, attempt, _started(call))
             try:
                 with outside_workflow(), attempt_scope(Attempt(self.run_id, position, attempt, self._sink)):
                     value = await call_in_attempt(call)
@@ -225,7 +223,7 @@ class SqliteRun:
                     ),
                     upsert=show or row is not None,
                 )
-                raise StepFailed(call.name, info.type, info.message, attempt) from exc
+                raise StepFailed(call.name, info.type, info.message, attempt, info.data) from exc
             what = f"the result of step {call.name!r}"
             data = _serde.to_json_value(value, what)
             try:
@@ -359,6 +357,11 @@ class SqliteRun:
 _MISSING = object()
 
 
+def _started(call: StepCall) -> dict[str, Any]:
+    """The data of an ``attempt_started`` event."""
+    return {"name": call.name, "summary": call.summary, "attributes": call.attributes.to_json()}
+
+
 def _attempt_row(
     call: StepCall,
     position: str,
@@ -385,4 +388,10 @@ def _attempt_row(
         started,
         finished_at,
         due_at,
+        _attributes_json(call),
     )
+
+
+def _attributes_json(call: StepCall) -> str | None:
+    data = call.attributes.to_json()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False) if data else None

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +59,7 @@ CREATE TABLE steps (
     started_at REAL NOT NULL,
     finished_at REAL,
     due_at REAL,
+    attributes_json TEXT,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -135,13 +137,17 @@ class StepRow:
     started_at: float
     finished_at: float | None
     due_at: float | None
+    attributes_json: str | None = None
 
 
-STEP_COLUMNS = "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at"
+STEP_COLUMNS = (
+    "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
+    "attributes_json"
+)
 
 
 _INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
 )
 # Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
@@ -149,7 +155,7 @@ _UPSERT_STEP = _INSERT_STEP + (
     " ON CONFLICT (run_id, position) DO UPDATE SET name = excluded.name, kind = excluded.kind, fp = excluded.fp, "
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
-    "finished_at = excluded.finished_at, due_at = excluded.due_at"
+    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json"
 )
 
 
@@ -429,6 +435,7 @@ class Store:
             row.started_at,
             row.finished_at,
             row.due_at,
+            row.attributes_json,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -579,6 +586,29 @@ def _check_foreign(conn: sqlite3.Connection, path: str) -> None:
         )
 
 
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Steps get their attributes. Those of rows written before are derived, once, from the names and summaries
+    that stead wrote then (``model:<agent>`` / ``model · <agent> · <model>``, ``tool:<tool>``)."""
+    conn.execute("ALTER TABLE steps ADD COLUMN attributes_json TEXT")
+    updates: list[tuple[str, int]] = []
+    rows = conn.execute(
+        "SELECT id, position, name, kind, summary FROM steps WHERE kind IN ('model', 'tool', 'agent')"
+    )
+    for step_id, position, name, kind, summary in rows:
+        attributes: dict[str, Any] = {"show_while_running": True}
+        if kind == "model" and name.startswith("model:"):
+            attributes["agent"] = name[len("model:") :]
+            if summary and " · " in summary:
+                attributes["model"] = summary.rsplit(" · ", 1)[1]
+        elif kind == "tool" and name.startswith("tool:"):
+            attributes["tool"] = name[len("tool:") :]
+            if "/" in position:
+                attributes["call_id"] = position.rsplit("/", 1)[1]
+        updates.append((json.dumps(attributes, separators=(",", ":")), step_id))
+    conn.executemany("UPDATE steps SET attributes_json = ? WHERE id = ?", updates)
+    conn.execute("UPDATE stead_meta SET value = '2' WHERE key = 'schema'")
+
+
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -606,6 +636,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 )
             if version < 1:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
+            if version < 2:
+                _migrate_to_2(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from ... import _observe, _serde
-from ..._context import StepCall
+from ..._context import StepAttributes, StepCall
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import SerializationError
@@ -98,7 +98,11 @@ class StepActivities:
             run_id,
             position,
             info.attempt,
-            {"name": data["step"], "summary": data.get("summary")},
+            {
+                "name": data["step"],
+                "summary": data.get("summary"),
+                "attributes": data.get("attributes") or {},
+            },
         )
         try:
             with (
@@ -156,6 +160,7 @@ class StepActivities:
                 timeout=timeout,
                 kind=data.get("kind", "step"),
                 summary=data.get("summary"),
+                attributes=StepAttributes.from_json(data.get("attributes")),
                 position=data["position"],
             )
         elif "token" in data:
@@ -195,7 +200,9 @@ class StepActivities:
             exc = TimeoutError(f"attempt {attempt} timed out after {timeout:g}s")
         full = ErrorInfo.from_exception(exc)
         # Temporal replaces an activity failure over 4 KB by "Failure exceeds size limit": keep it well under.
-        error = ErrorInfo(full.type, _clip(full.message, 600) or "", _clip(full.details, 1500, tail=True))
+        error = ErrorInfo(
+            full.type, _clip(full.message, 600) or "", _clip(full.details, 1500, tail=True), full.data
+        )
         prior = [
             {"type": e.get("type"), "message": _clip(str(e.get("message", "")), 200)} for e in prior[-6:]
         ]
@@ -212,6 +219,8 @@ class StepActivities:
             "errors": prior,
             "traceback": error.details,
         }
+        if error.data is not None:
+            details["data"] = error.data
         failure = ApplicationError(
             error.message,
             details,
