@@ -99,6 +99,21 @@ def test_bad_urls(tmp_path: Path) -> None:
         stead.connect(f"sqlite:///{tmp_path}/x.db?fast=yes")
     with pytest.raises(stead.DatabaseError, match="is a directory"):
         stead.connect(f"sqlite:///{tmp_path}")
+    with pytest.raises(stead.UsageError, match="the options are: lease, suspend, synchronous, poll"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?suspnd=1")
+    with pytest.raises(stead.UsageError, match="lease=0: a lease must last a positive number of seconds"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?lease=0")
+    with pytest.raises(stead.UsageError, match="suspend='soon'.*use a number of seconds"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?suspend=soon")
+    with pytest.raises(stead.UsageError, match="synchronous=OFF: use NORMAL, FULL or EXTRA"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?synchronous=off")
+
+
+def test_options_are_parsed_from_the_url(tmp_path: Path) -> None:
+    from stead.engines.sqlite import SqliteOptions
+
+    options = SqliteOptions.from_url(f"sqlite:///{tmp_path}/x.db?suspend=0&lease=2.5&synchronous=full")
+    assert options == SqliteOptions(path=f"{tmp_path}/x.db", lease=2.5, suspend=0.0, synchronous="FULL")
 
 
 async def test_missing_directories_are_created(tmp_path: Path) -> None:

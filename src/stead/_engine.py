@@ -330,6 +330,26 @@ def prepare_start(
     return run_id, args_json
 
 
+def check_message(name: str) -> None:
+    """What every engine checks before it sends a message."""
+    if not name or not isinstance(name, str):
+        raise UsageError(f"a message needs a name (a non-empty string), got {name!r}")
+
+
+def check_worker(workflows: Iterable[Workflow[..., Any]], concurrency: int) -> dict[str, Workflow[..., Any]]:
+    """What every engine checks before it makes a worker; returns the workflows by name."""
+    by_name: dict[str, Workflow[..., Any]] = {}
+    for wf in workflows:
+        if not isinstance(wf, Workflow):
+            raise UsageError(f"a worker runs @stead.workflow functions, got {wf!r}")
+        by_name[wf.name] = wf
+    if not by_name:
+        raise UsageError("a worker needs at least one @stead.workflow")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
+    return by_name
+
+
 def engine_url(url: str | None = None) -> str:
     """The engine URL to use: the given one, else ``STEAD_ENGINE``, else the default SQLite file."""
     return url or os.environ.get("STEAD_ENGINE") or DEFAULT_ENGINE

@@ -89,13 +89,56 @@ class SerializationError(UsageError):
 class RunIdConflict(UsageError):
     """A run with this id already exists with other arguments or another workflow."""
 
+    @classmethod
+    def other_workflow(cls, run_id: str, existing: str, wanted: str) -> RunIdConflict:
+        return cls(
+            f"run {run_id!r} already exists for workflow {existing!r}, not {wanted!r}; choose another run id"
+        )
+
+    @classmethod
+    def other_arguments(cls, run_id: str, given_json: str, recorded_json: str | None = None) -> RunIdConflict:
+        """``recorded_json``: the existing run's arguments, where the engine can tell them."""
+        was = f"{_short(recorded_json)}, now " if recorded_json is not None else "now "
+        return cls(
+            f"run {run_id!r} already exists with other arguments ({was}{_short(given_json)}); choose another run "
+            "id, or pass the same arguments to get that run"
+        )
+
 
 class RunNotFound(UsageError, LookupError):
     """No run has this id."""
 
+    @classmethod
+    def missing(cls, run_id: str, where: str) -> RunNotFound:
+        """``where``: the engine's place, as in "in stead.db" or "on localhost:7233"."""
+        return cls(f"no run {run_id!r} {where}; `stead ls` lists the runs")
+
 
 class RunFinished(UsageError):
     """The run has already finished; it takes no more messages or cancellations."""
+
+    @classmethod
+    def no_messages(cls, run_id: str, status: str) -> RunFinished:
+        return cls(
+            f"run {run_id!r} has already {_past(status)}; it takes no more messages. Start a new run instead."
+        )
+
+    @classmethod
+    def no_cancel(cls, run_id: str, status: str) -> RunFinished:
+        return cls(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
+
+    @classmethod
+    def no_reopen(cls, run_id: str, status: str) -> RunFinished:
+        return cls(f"run {run_id!r} has {_past(status)}; only failed or unfinished runs resume")
+
+
+def _past(status: str) -> str:
+    """A finished run's status as a verb: "completed", "failed", "been cancelled"."""
+    return "been cancelled" if status == "cancelled" else str(status)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ExtraMissing(UsageError, ImportError):

@@ -417,6 +417,21 @@ async def test_messages_are_delivered_in_order_once(engine: stead.Engine) -> Non
         await engine.send(handle.run_id, "user", "late")
     with pytest.raises(stead.RunNotFound):
         await engine.send("no-such-run", "user", "x")
+    # Both engines say it in the same words (the core's).
+    with pytest.raises(stead.RunFinished, match="already completed; it takes no more messages"):
+        await engine.send(handle.run_id, "user", "late")
+    with pytest.raises(stead.RunFinished, match="already completed; there is nothing to cancel"):
+        await engine.cancel(handle.run_id)
+    with pytest.raises(stead.RunFinished, match="has completed; only failed or unfinished runs resume"):
+        await engine.reopen(handle.run_id)
+    with pytest.raises(stead.RunNotFound, match="no run 'no-such-run' .*; `stead ls` lists the runs"):
+        await engine.send("no-such-run", "user", "x")
+    with pytest.raises(stead.UsageError, match="a message needs a name"):
+        await engine.send(handle.run_id, "", "x")
+    with pytest.raises(stead.UsageError, match="a worker needs at least one @stead.workflow"):
+        engine.worker([])
+    with pytest.raises(stead.UsageError, match="concurrency must be at least 1, got 0"):
+        engine.worker([conversation], concurrency=0)
 
 
 async def test_wait_timeout(engine: stead.Engine) -> None:
@@ -452,6 +467,12 @@ async def test_run_ids_are_idempotent(engine: stead.Engine) -> None:
     with pytest.raises(stead.RunIdConflict, match="order-1"):
         await engine.start(basics, 2, run_id="order-1")
     with pytest.raises(stead.RunIdConflict, match="workflow 'basics'"):
+        await engine.start(sleeper, 1.0, run_id="order-1")
+    with pytest.raises(stead.RunIdConflict, match=r"other arguments \(.*2.*\); choose another run id"):
+        await engine.start(basics, 2, run_id="order-1")
+    with pytest.raises(
+        stead.RunIdConflict, match="for workflow 'basics', not 'sleeper'; choose another run id"
+    ):
         await engine.start(sleeper, 1.0, run_id="order-1")
     assert len(await engine.list()) == 1
 

@@ -1,5 +1,7 @@
 """The journal file: schema, opening checks, and every SQL statement the embedded engine runs.
 
+``SqliteStore`` is the embedded engine's ``stead.engines.journal.JournalStore``.
+
 One connection per engine, used from the event loop's thread only, in autocommit mode: single statements are
 their own transactions; multi-statement writes use BEGIN IMMEDIATE so that two processes never interleave them.
 Every write made on behalf of a run is fenced by its lease token: a worker that lost the run writes nothing.
@@ -13,11 +15,13 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
+from ..journal import Event, RunRow, StepRow, StoredEvent
+
+__all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
 SCHEMA_VERSION = 2
 """1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
@@ -102,44 +106,6 @@ RUN_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    workflow: str
-    args_json: str
-    source: str | None
-    status: str
-    result_json: str | None
-    error_json: str | None
-    state_json: str | None
-    cancel_requested: int
-    owner: str | None
-    lease_until: float | None
-    lease_token: int
-    suspended: int
-    wake_at: float | None
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-
-
-@dataclass
-class StepRow:
-    position: str
-    name: str
-    kind: str
-    fp: str | None
-    status: str
-    result_json: str | None
-    error_json: str | None
-    attempts: int
-    summary: str | None
-    started_at: float
-    finished_at: float | None
-    due_at: float | None
-    attributes_json: str | None = None
-
-
 STEP_COLUMNS = (
     "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
     "attributes_json"
@@ -167,7 +133,9 @@ _WAKES = (
 )
 
 
-class Store:
+class SqliteStore:
+    """A journal store in one SQLite file (WAL mode), shared by every process that opens it."""
+
     def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout: float = 30.0) -> None:
         self.path = path
         self._conn = _open(path, synchronous=synchronous, busy_timeout=busy_timeout)
@@ -468,7 +436,7 @@ class Store:
 
     # -- events --------------------------------------------------------------------------------------------------
 
-    def append_events(self, run_id: str, token: int, events: list[tuple[str, int, str, str, float]]) -> None:
+    def append_events(self, run_id: str, token: int, events: list[Event]) -> None:
         """Append (position, attempt, kind, data_json, at) events of a run this worker holds."""
         with self.transaction() as conn:
             self._fence(conn, run_id, token, None)
@@ -477,9 +445,7 @@ class Store:
                 [(run_id, *event) for event in events],
             )
 
-    def events(
-        self, run_id: str, after: int, limit: int = 1000
-    ) -> list[tuple[int, str, int, str, str, float]]:
+    def events(self, run_id: str, after: int, limit: int = 1000) -> list[StoredEvent]:
         rows = self._conn.execute(
             "SELECT id, position, attempt, kind, data_json, at FROM events WHERE run_id = ? AND id > ? "
             "ORDER BY id LIMIT ?",
@@ -530,6 +496,9 @@ class Store:
             "SELECT COUNT(*) FROM messages WHERE run_id = ? AND consumed_by IS NULL", (run_id,)
         ).fetchone()
         return int(row[0])
+
+
+Store = SqliteStore  # the name it had before the journal runtime moved out
 
 
 def _run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:

@@ -175,13 +175,7 @@ class StepActivities:
             call = StepCall(
                 name, step.fn, tuple(args), kwargs, timeout=timeout, retry=policy, position=data["position"]
             )
-        value = await call_in_attempt(call)
-        what = f"the result of step {name!r}"
-        result = _serde.to_json_value(value, what)
-        try:
-            json.dumps(result, allow_nan=False)
-        except ValueError as exc:
-            raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+        result, _ = _serde.step_result(name, await call_in_attempt(call))
         return result, policy
 
     def _failure(

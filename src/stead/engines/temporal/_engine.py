@@ -30,7 +30,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ... import _serde
-from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, prepare_start
+from ..._engine import (
+    Engine,
+    ErrorInfo,
+    RunHandle,
+    RunInfo,
+    RunStatus,
+    StepInfo,
+    check_message,
+    prepare_start,
+)
 from ..._events import RunEvent
 from ..._exceptions import (
     EngineError,
@@ -67,10 +76,6 @@ _STATUS_QUERY = {
     RunStatus.FAILED: ["Failed", "TimedOut"],
     RunStatus.CANCELLED: ["Canceled", "Terminated"],
 }
-
-
-def _past(status: RunStatus) -> str:
-    return "been cancelled" if status is RunStatus.CANCELLED else str(status)
 
 
 def _quote(value: str) -> str:
@@ -125,9 +130,7 @@ class TemporalEngine(Engine):
                     f"operator namespace create --namespace {ns}`, or use namespace=default"
                 ) from None
             if exc.status is RPCStatusCode.NOT_FOUND and run_id is not None:
-                raise RunNotFound(
-                    f"no run {run_id!r} on {self.options.target}; `stead ls` lists the runs"
-                ) from None
+                raise RunNotFound.missing(run_id, f"on {self.options.target}") from None
             if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
                 raise EngineUnavailable(self._unreachable(message)) from None
             raise EngineError(f"Temporal refused the request: {message}") from None
@@ -184,15 +187,9 @@ class TemporalEngine(Engine):
             description = await self._handle(client, run_id).describe()
             memo = await description.memo()
         if description.workflow_type != workflow.name:
-            raise RunIdConflict(
-                f"run {run_id!r} already exists for workflow {description.workflow_type!r}, not "
-                f"{workflow.name!r}; choose another run id"
-            )
+            raise RunIdConflict.other_workflow(run_id, description.workflow_type, workflow.name)
         if memo.get(MEMO_ARGS) != fingerprint:
-            raise RunIdConflict(
-                f"run {run_id!r} already exists with other arguments (now {_short(data)}); choose another run id, "
-                "or pass the same arguments to get that run"
-            )
+            raise RunIdConflict.other_arguments(run_id, json.dumps(data, separators=(",", ":")))
 
     async def _events(self, client: Client, run_id: str, temporal_run_id: str) -> list[HistoryEvent]:
         async with self._rpc(run_id):
@@ -303,8 +300,7 @@ class TemporalEngine(Engine):
         return found[:limit]
 
     async def send(self, run_id: str, name: str, payload: Any = None) -> None:
-        if not name:
-            raise UsageError("a message needs a name")
+        check_message(name)
         data = _serde.to_json_value(payload, f"the payload of message {name!r}")
         client = await self.client()
         try:
@@ -315,9 +311,7 @@ class TemporalEngine(Engine):
                 async with self._rpc(run_id):
                     raise
         info = await self.get(run_id)  # RunNotFound if there is no such run
-        raise RunFinished(
-            f"run {run_id!r} has already {_past(info.status)}; it takes no more messages. Start a new run instead."
-        )
+        raise RunFinished.no_messages(run_id, info.status)
 
     async def cancel(self, run_id: str) -> None:
         client = await self.client()
@@ -326,7 +320,7 @@ class TemporalEngine(Engine):
         events = await self._events(client, run_id, description.run_id)
         status = run_status(description.raw_description.workflow_execution_info.status, events)
         if status in (RunStatus.COMPLETED, RunStatus.FAILED):
-            raise RunFinished(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
+            raise RunFinished.no_cancel(run_id, status)
         if status is RunStatus.CANCELLED:
             return
         handle = self._handle(client, run_id, description.run_id)
@@ -373,9 +367,7 @@ class TemporalEngine(Engine):
     async def reopen(self, run_id: str) -> RunInfo:
         info, events, description = await self._read(run_id)
         if info.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
-            raise RunFinished(
-                f"run {run_id!r} has {_past(info.status)}; only failed or unfinished runs resume"
-            )
+            raise RunFinished.no_reopen(run_id, info.status)
         if info.status is not RunStatus.FAILED:
             return info
         client = await self.client()

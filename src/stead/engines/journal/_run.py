@@ -1,4 +1,4 @@
-"""One run executing on the embedded engine: replay from the journal, then record as it goes."""
+"""One run executing on a journal engine: replay from the journal, then record as it goes."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ from ... import _serde
 from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import NonDeterminismError, SerializationError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
 from ..._workflow import call_in_attempt
 from ._store import StepRow
 
 if TYPE_CHECKING:
-    from ._engine import SqliteEngine
+    from ._engine import JournalEngine
 
 
-class SqliteRun:
-    """The runtime (``stead._context.RunRuntime``) of one run on the embedded engine."""
+class JournalRun:
+    """The runtime (``stead._context.RunRuntime``) of one run on a journal engine."""
 
     def __init__(
         self,
-        engine: SqliteEngine,
+        engine: JournalEngine,
         run_id: str,
         token: int,
         journal: dict[str, StepRow],
@@ -224,12 +224,7 @@ class SqliteRun:
                     upsert=show or row is not None,
                 )
                 raise StepFailed(call.name, info.type, info.message, attempt, info.data) from exc
-            what = f"the result of step {call.name!r}"
-            data = _serde.to_json_value(value, what)
-            try:
-                text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            except ValueError as exc:
-                raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+            data, text = _serde.step_result(call.name, value)
             self.flush_events()  # what the attempt streamed, before the step counts as done
             self._write(
                 _attempt_row(
