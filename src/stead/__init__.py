@@ -14,6 +14,7 @@ from ._engine import (
     RunInfo,
     RunStatus,
     StepInfo,
+    WaitUntil,
     Worker,
     connect,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "TokenUsage",
     "UsageError",
     "WaitTimeout",
+    "WaitUntil",
     "Worker",
     "Workflow",
     "WorkflowNotFound",

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from ._context import StepAttributes
 from ._events import RunEvent
@@ -27,6 +27,7 @@ __all__ = [
     "RunInfo",
     "RunStatus",
     "StepInfo",
+    "WaitUntil",
     "Worker",
     "connect",
 ]
@@ -198,6 +199,35 @@ def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
     raise RunFailed(info.run_id, error.type, error.message, error.details)
 
 
+WaitUntil = Literal["finished", "waiting", "suspended"]
+"""A state ``Engine.wait`` waits for.
+
+* ``"finished"``: the run completed, failed or was cancelled;
+* ``"waiting"``: the run waits for a message or an approval (``RunInfo.waiting_for`` is not empty), or finished;
+* ``"suspended"``: the run waits and no worker holds it in memory (the embedded engine parks it after its
+  ``suspend`` seconds), or finished. Temporal evicts waiting runs by itself and does not say when: there it
+  means the same as ``"waiting"``.
+"""
+
+
+def check_until(until: str) -> None:
+    if until not in get_args(WaitUntil):
+        raise UsageError(
+            f"engine.wait(until={until!r}): use one of " + ", ".join(repr(u) for u in get_args(WaitUntil))
+        )
+
+
+def reached(info: RunInfo, until: WaitUntil) -> bool:
+    """Whether the run is in the state ``until`` as far as ``info`` tells (a suspension it cannot tell)."""
+    return info.status.finished or (until != "finished" and bool(info.waiting_for))
+
+
+def not_reached(run_id: str, until: WaitUntil, timeout: float | None, status: RunStatus) -> TimeoutError:
+    if until == "finished":
+        return TimeoutError(f"run {run_id!r} did not finish within {timeout}s (it is {status})")
+    return TimeoutError(f"run {run_id!r} was not {until} within {timeout}s (it is {status})")
+
+
 class Worker(abc.ABC):
     """Executes runs of the given workflows and recovers those whose worker died."""
 
@@ -274,8 +304,11 @@ class Engine(abc.ABC):
         """Ask a run to stop; an idle run is cancelled at once."""
 
     @abc.abstractmethod
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
-        """Wait until the run finishes; raise TimeoutError after ``timeout`` seconds."""
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, until: WaitUntil = "finished"
+    ) -> RunInfo:
+        """Wait until the run reaches the state ``until`` (see ``WaitUntil``; a finished run has reached every
+        state) and return its information; raise TimeoutError after ``timeout`` seconds."""
 
     @abc.abstractmethod
     async def reopen(self, run_id: str) -> RunInfo:

@@ -447,14 +447,42 @@ async def test_cancel_a_waiting_run_and_a_pending_run(engine: stead.Engine) -> N
     with pytest.raises(stead.RunCancelled):
         await pending.result(timeout=20)
     async with engine.worker([conversation]):
-        for _ in range(500):
-            if (await engine.get(waiting.run_id)).waiting_for == ["user"]:
-                break
-            await asyncio.sleep(0.01)
+        assert (await engine.wait(waiting.run_id, 20, until="waiting")).waiting_for == ["user"]
         await engine.cancel(waiting.run_id)
         with pytest.raises(stead.RunCancelled):
             await waiting.result(timeout=20)
     assert (await engine.get(waiting.run_id)).status is stead.RunStatus.CANCELLED
+
+
+async def test_wait_until_a_run_waits_for_a_message(engine: stead.Engine) -> None:
+    handle = await engine.start(conversation, 2)
+    with pytest.raises(TimeoutError, match="was not waiting within 0.2s"):
+        await engine.wait(handle.run_id, 0.2, until="waiting")  # no worker: it cannot wait yet
+    async with engine.worker([conversation]):
+        info = await engine.wait(handle.run_id, 20, until="waiting")
+        assert info.waiting_for == ["user"] and not info.status.finished
+        await engine.send(handle.run_id, "user", "one")
+        # Until the run takes it, it still waits: "waiting" is a state, not an event.
+        assert (await engine.wait(handle.run_id, 20, until="waiting")).waiting_for == ["user"]
+        await engine.send(handle.run_id, "user", "two")
+        finished = await engine.wait(handle.run_id, 20)
+    assert finished.status is stead.RunStatus.COMPLETED and finished.result == ["one", "two"]
+    # A finished run has reached every state: nothing to wait for.
+    for until in ("finished", "waiting", "suspended"):
+        assert (await engine.wait(handle.run_id, 1, until=until)).status is stead.RunStatus.COMPLETED  # type: ignore[arg-type]
+    with pytest.raises(stead.UsageError, match="until='idle'.*'finished', 'waiting', 'suspended'"):
+        await engine.wait(handle.run_id, 1, until="idle")  # type: ignore[arg-type]
+
+
+async def test_wait_until_a_waiting_run_is_suspended(engine: stead.Engine) -> None:
+    """The embedded engine lets go of a run that only waits (after ``suspend`` seconds, 1 by default);
+    Temporal evicts it by itself, and there "suspended" means "waiting"."""
+    handle = await engine.start(conversation, 1)
+    async with engine.worker([conversation]):
+        info = await engine.wait(handle.run_id, 20, until="suspended")
+        assert info.waiting_for == ["user"] and info.status is stead.RunStatus.RUNNING
+        await engine.send(handle.run_id, "user", "wake up")
+        assert await handle.result(timeout=20) == ["wake up"]
 
 
 # -- run ids and bad input --------------------------------------------------------------------------------------

@@ -28,8 +28,12 @@ from ..._engine import (
     RunInfo,
     RunStatus,
     StepInfo,
+    WaitUntil,
     check_message,
+    check_until,
+    not_reached,
     prepare_start,
+    reached,
 )
 from ..._events import RunEvent
 from ..._exceptions import RunFinished, RunIdConflict, RunNotFound, UsageError
@@ -203,16 +207,25 @@ class JournalEngine(Engine):
             local[1].cancel_run(run_id)
         self.notify_local()
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, until: WaitUntil = "finished"
+    ) -> RunInfo:
+        check_until(until)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             changed = self.changed()
             row = self._row(run_id)
             if RunStatus(row.status).finished:
                 return self._info(row)
+            if until == "suspended" and row.suspended:
+                return await self.get(run_id)
+            if until == "waiting" and row.status == "running":
+                info = await self.get(run_id)
+                if reached(info, until):
+                    return info
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s (it is {row.status})")
+                raise not_reached(run_id, until, timeout, RunStatus(row.status))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 

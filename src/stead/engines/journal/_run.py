@@ -292,6 +292,7 @@ class JournalRun:
                 None if timeout is None else now + timeout,
             )
             self._write(row)
+            self.engine.notify_local()  # for whoever waits for the run to be waiting
         while True:
             changed = self.engine.changed()
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())

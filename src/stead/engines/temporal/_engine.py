@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -37,8 +38,12 @@ from ..._engine import (
     RunInfo,
     RunStatus,
     StepInfo,
+    WaitUntil,
     check_message,
+    check_until,
+    not_reached,
     prepare_start,
+    reached,
 )
 from ..._events import RunEvent
 from ..._exceptions import (
@@ -331,7 +336,12 @@ class TemporalEngine(Engine):
                 # comes by (an idle run is cancelled at once, as on the embedded engine).
                 await handle.terminate(reason="stead: cancelled before any worker started it")
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, until: WaitUntil = "finished"
+    ) -> RunInfo:
+        check_until(until)
+        if until != "finished":
+            return await self._wait_waiting(run_id, timeout, until)
         client = await self.client()
 
         async def finished() -> None:
@@ -351,6 +361,21 @@ class TemporalEngine(Engine):
                 f"run {run_id!r} did not finish within {timeout}s (it is {info.status})"
             ) from None
         return await self.get(run_id)
+
+    async def _wait_waiting(self, run_id: str, timeout: float | None, until: WaitUntil) -> RunInfo:
+        """Temporal has no event for "the run waits" (its memo changes): read the run with a growing pause.
+        A suspension is Temporal's own business (it evicts idle workflows), so "suspended" waits as "waiting"."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.02
+        while True:
+            info = await self.get(run_id)
+            if reached(info, until):
+                return info
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise not_reached(run_id, until, timeout, info.status)
+            await asyncio.sleep(pause if remaining is None else min(pause, remaining))
+            pause = min(pause * 1.5, 0.5)
 
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         client = await self.client()
