@@ -184,10 +184,9 @@ async def test_idle_runs_are_suspended_and_woken_by_messages_and_timers(tmp_path
         handles = [await engine.start(waits_then_sleeps, f"go{i}") for i in range(20)]
         worker = engine.worker([waits_then_sleeps])
         async with worker:
-            changed = engine.changed()  # type: ignore[attr-defined]
-            while len(engine.store.suspended_runs()) < 20:  # type: ignore[attr-defined]
-                await changed.wait()
-                changed = engine.changed()  # type: ignore[attr-defined]
+            for handle in handles:
+                await engine.wait(handle.run_id, 20, until="suspended")
+            assert len(engine.store.suspended_runs()) == 20  # type: ignore[attr-defined]
             assert worker.active == {}, "suspended runs still hold a coroutine"  # type: ignore[attr-defined]
             await engine.send(handles[3].run_id, "go3", "three")
             assert await handles[3].result(timeout=20) == ["three", "slept"]
