@@ -259,7 +259,7 @@ async def waiter_v2_broken() -> str:
 async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_reason(engine: stead.Engine) -> None:
     handle = await engine.start(waiter_v1)
     async with engine.worker([waiter_v1]):
-        assert (await engine.wait(handle.run_id, 10, until="waiting")).waiting_for == ["go"]
+        assert (await engine.wait(handle.run_id, 30, until="waiting")).waiting_for == ["go"]
     # Another worker, with changed code, replays the run from its history when the message arrives.
     async with engine.worker([waiter_v2_broken]):
         await engine.send(handle.run_id, "go")

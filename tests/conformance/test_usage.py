@@ -291,7 +291,7 @@ async def test_the_refusal_is_journaled_and_replays_whatever_the_budget_says_the
     gates["wait"] = True
     handle = await engine.start(frugal, "Paris?")
     async with engine.worker([frugal]):
-        if (await engine.wait(handle.run_id, 10, until="waiting")).waiting_for != ["go"]:
+        if (await engine.wait(handle.run_id, 30, until="waiting")).waiting_for != ["go"]:
             raise AssertionError("the run never waited for 'go'")
     # The worker stopped while the run waited. Another one resumes it by replay, with a budget that would now
     # allow the call: the journal decides, as it did the first time.
