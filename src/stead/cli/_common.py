@@ -22,13 +22,13 @@ from .._loader import load_workflows
 from .render import EventPrinter, err_console
 
 __all__ = [
-    "CliExit",
     "ENGINE_HELP",
     "EXIT_ENGINE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
+    "CliExit",
     "Settings",
     "add_signal_handlers",
     "connected",
@@ -36,7 +36,11 @@ __all__ = [
     "offline_mode",
     "offline_option",
     "print_events",
+    "print_failed_attempt",
+    "recorded_source",
     "run_async",
+    "script_of",
+    "split_source",
     "workflows_of",
 ]
 
