@@ -1,0 +1,319 @@
+"""Drop-in fidelity (issue 13): unchanged Agents SDK programs behave as under the plain Runner.
+
+Every program of ``tests.dropin.programs`` runs three ways, and each way's outcome is compared with the oracle's:
+
+* ``oracle``: the workflow function called as plain async code, outside stead (``await wf()``);
+* ``workflow``: a run on the engine, executed by an in-process worker;
+* ``crash``: a run on the engine executed by a real ``stead worker`` process that is killed with ``kill -9`` once
+  every program has journaled its first model calls, then finished by a fresh worker process.
+
+The ways are batched: all programs run together, once per way and engine (one pair of worker processes per
+engine for the crash way). The fake model server runs in this process, so it counts every model request across
+the workers' lives; tools and hooks append their side effects to a file. Besides the outcome, a way must make
+exactly the oracle's model requests (none repeated, none skipped) and the oracle's side effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import stead
+from stead.agents import approve
+from stead.testing import Drop, FakeOpenAIServer, FakeRequest, ReplyLike
+
+from ..procs import ROOT, close, env, stead_cmd
+from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
+from .programs import EFFECTS, PROGRAMS, Program, reset_order, route
+
+SOURCE = "tests.dropin.programs"
+ENGINES = ["sqlite", "temporal"]
+#: How long a run may take in a batch before it counts as stuck (the batches run every program at once).
+RUN_TIMEOUT = 25.0
+
+
+class Router:
+    """One fake model server for every program: routes each request to its program's script and counts it.
+
+    While ``parking``, a program's requests after its first ``park_after`` hang until ``release``; they are
+    then dropped, as a killed worker never receives them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.server = FakeOpenAIServer(self.respond)
+        self.reset(parking=False)
+
+    def reset(self, *, parking: bool) -> None:
+        reset_order()
+        with self.lock:
+            self.parking = parking
+            self.release = threading.Event()
+            self.arrived: Counter[str] = Counter()
+            self.answered: Counter[str] = Counter()
+            self.hung: Counter[str] = Counter()
+            self.failures: list[str] = []
+
+    def unpark(self) -> None:
+        with self.lock:
+            self.parking = False
+            self.release.set()
+
+    def respond(self, request: FakeRequest) -> ReplyLike:
+        try:
+            name, agent = route(request)
+            prog = PROGRAMS[name]
+        except LookupError as exc:
+            self.failures.append(str(exc))
+            raise
+        with self.lock:
+            hang = self.parking and self.arrived[name] >= prog.park_after
+            self.arrived[name] += 1
+            (self.hung if hang else self.answered)[name] += 1
+            release = self.release
+        if hang:
+            release.wait(120)
+            return Drop()
+        try:
+            return prog.script(agent, request)
+        except Exception as exc:
+            self.failures.append(f"{name}/{agent}: {exc!r}")
+            raise
+
+
+@dataclass
+class Batch:
+    """What one way did for every program."""
+
+    outcomes: dict[str, Any]
+    answered: Counter[str]
+    effects: dict[str, list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+def effects_of(path: Path) -> dict[str, list[str]]:
+    lines = [line.split(" ", 1)[1] for line in path.read_text().splitlines()] if path.exists() else []
+    return {p.name: [line for line in lines if line.startswith(p.effect_prefix)] for p in PROGRAMS.values()}
+
+
+def failed(error: BaseException | stead.ErrorInfo) -> dict[str, Any]:
+    """An outcome that is an exception, the same whether it was raised here or recorded by an engine."""
+    if isinstance(error, stead.ErrorInfo):
+        return {"error": error.type, "message": error.message}
+    return {"error": type(error).__name__, "message": str(error)}
+
+
+def outcome_of(info: stead.RunInfo) -> Any:
+    if info.status is stead.RunStatus.COMPLETED:
+        return info.result
+    if info.error is not None:
+        return failed(info.error)
+    return {"status": info.status.value}
+
+
+async def finish(engine: stead.Engine, run_id: str) -> Any:
+    try:
+        return outcome_of(await engine.wait(run_id, timeout=RUN_TIMEOUT))
+    except TimeoutError:
+        return {"stuck": (await engine.get(run_id)).status.value}
+
+
+async def approve_when_asked(engine: stead.Engine, run_id: str, call_ids: list[str]) -> None:
+    """A person approving each call once the run shows it waits for it."""
+    for call_id in call_ids:
+        while f"approval:{call_id}" not in (await engine.get(run_id)).waiting_for:
+            await asyncio.sleep(0.05)
+        await approve(engine, run_id, call_id)
+
+
+class Ways:
+    """Runs the batches (lazily, each once) in a temporary directory, with the model server's environment."""
+
+    def __init__(self, tmp: Path, request: pytest.FixtureRequest) -> None:
+        self.tmp = tmp
+        self.request = request
+        self.router = Router()
+        self.done: dict[tuple[str, str], Batch] = {}
+        self.times: dict[tuple[str, str], float] = {}
+
+    def env(self, effects: Path) -> dict[str, str]:
+        return {
+            "OPENAI_BASE_URL": self.router.server.base_url,
+            "OPENAI_API_KEY": "test-key",
+            EFFECTS: str(effects),
+        }
+
+    def url(self, engine: str, label: str) -> str:
+        if engine == "sqlite":
+            return f"sqlite:///{self.tmp}/{label}.db"
+        address = self.request.getfixturevalue("temporal_server")
+        # heartbeat=1: the steps a killed worker held move to the fresh one after a second, not four.
+        return (
+            f"temporal://{address}?namespace={fresh_namespace()}&task_queue=dropin-{uuid.uuid4().hex[:8]}"
+            "&heartbeat=1"
+        )
+
+    def batch(self, way: str, engine: str) -> Batch:
+        key = (way, engine)
+        if key not in self.done:
+            started = time.monotonic()
+            effects = self.tmp / f"{way}-{engine}.effects"
+            self.router.reset(parking=way == "crash")
+            with pytest.MonkeyPatch.context() as mp:
+                for name, value in self.env(effects).items():
+                    mp.setenv(name, value)
+                if way == "oracle":
+                    outcomes = asyncio.run(self.oracle())
+                elif way == "workflow":
+                    outcomes = asyncio.run(self.in_workflow(self.url(engine, way)))
+                else:
+                    outcomes = asyncio.run(self.crashed(self.url(engine, way), effects))
+            self.done[key] = Batch(outcomes, Counter(self.router.answered), effects_of(effects),
+                                   list(self.router.failures))
+            self.times[key] = time.monotonic() - started
+        return self.done[key]
+
+    async def oracle(self) -> dict[str, Any]:
+        async def plain(prog: Program) -> Any:
+            try:
+                async with asyncio.timeout(RUN_TIMEOUT):  # not wait_for: its task would re-raise SystemExit
+                    outcome = await prog.workflow()
+            except BaseException as exc:  # SystemExit included: it is what the program did
+                return failed(exc)
+            return json.loads(json.dumps(outcome))  # what a journal keeps of it: JSON
+
+        values = await asyncio.gather(*(plain(p) for p in PROGRAMS.values()))
+        return dict(zip(PROGRAMS, values, strict=True))
+
+    async def start_all(self, engine: stead.Engine) -> None:
+        for prog in PROGRAMS.values():
+            await engine.start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
+
+    async def in_workflow(self, url: str) -> dict[str, Any]:
+        engine = stead.connect(url)
+        try:
+            await self.start_all(engine)
+            async with engine.worker([p.workflow for p in PROGRAMS.values()]):
+                approvers = [
+                    asyncio.create_task(approve_when_asked(engine, f"dropin-{p.name}", p.approvals))
+                    for p in PROGRAMS.values()
+                    if p.approvals
+                ]
+                values = await asyncio.gather(*(finish(engine, f"dropin-{name}") for name in PROGRAMS))
+                for task in approvers:
+                    task.cancel()
+        finally:
+            await engine.close()
+        return dict(zip(PROGRAMS, values, strict=True))
+
+    async def crashed(self, url: str, effects: Path) -> dict[str, Any]:
+        engine = stead.connect(url)
+        try:
+            await self.start_all(engine)
+            first = self.spawn_worker(url, effects, "first")
+            try:
+                await self.wait_parked(engine, first)
+            finally:
+                os.kill(first.pid, 9)
+                first.wait()
+                close(first)
+            self.router.unpark()  # the counters go on: they count the requests of both workers
+            for prog in PROGRAMS.values():
+                for call_id in prog.approvals:
+                    await approve(engine, f"dropin-{prog.name}", call_id)
+            second = self.spawn_worker(url, effects, "second")
+            try:
+                values = await asyncio.gather(*(finish(engine, f"dropin-{name}") for name in PROGRAMS))
+            finally:
+                second.terminate()
+                second.wait(30)
+                close(second)
+        finally:
+            await engine.close()
+        return dict(zip(PROGRAMS, values, strict=True))
+
+    def spawn_worker(self, url: str, effects: Path, label: str) -> subprocess.Popen[str]:
+        log = open(self.tmp / f"worker-{label}.log", "w")  # noqa: SIM115 - the process owns it until it ends
+        try:
+            return subprocess.Popen(
+                stead_cmd(url, "worker", SOURCE), stdout=log, stderr=subprocess.STDOUT, text=True,
+                env=env(**self.env(effects)), cwd=ROOT,
+            )
+        finally:
+            log.close()
+
+    async def wait_parked(self, engine: stead.Engine, worker: subprocess.Popen[str]) -> None:
+        """Until every program waits where the kill must find it: its first model calls journaled, the next ones
+        hanging (or it waits for an approval, or it already finished)."""
+        waiting = dict(PROGRAMS)
+        deadline = time.monotonic() + 60
+        while waiting and time.monotonic() < deadline and worker.poll() is None:
+            for name, prog in list(waiting.items()):
+                info = await engine.get(f"dropin-{name}")
+                if info.status.finished or (prog.approvals and info.waiting_for):
+                    del waiting[name]
+                    continue
+                if self.router.hung[name] < prog.parked:
+                    continue
+                steps = await engine.steps(f"dropin-{name}")
+                if sum(1 for s in steps if s.kind == "model" and s.status == "done") >= prog.park_after:
+                    del waiting[name]
+            await asyncio.sleep(0.05)
+        assert worker.poll() is None, f"the first worker died: {(self.tmp / 'worker-first.log').read_text()}"
+        assert not waiting, f"never parked: {sorted(waiting)}"
+
+
+@pytest.fixture(scope="module")
+def ways(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Ways]:
+    ways = Ways(tmp_path_factory.mktemp("dropin"), request)
+    ways.router.server.start()
+    try:
+        yield ways
+    finally:
+        ways.router.release.set()
+        ways.router.server.stop()
+        for (way, engine), seconds in ways.times.items():
+            print(f"dropin batch {way}/{engine}: {seconds:.1f}s")
+
+
+def cases() -> Iterator[Any]:
+    for prog in PROGRAMS.values():
+        yield pytest.param(prog.name, "oracle", "-", id=f"{prog.name}-oracle")
+        for way in ("workflow", "crash"):
+            for engine in ENGINES:
+                marks = [pytest.mark.slow] if way == "crash" else []
+                reason = prog.xfail.get(f"{way}/{engine}")
+                if reason:
+                    marks.append(pytest.mark.xfail(strict=True, reason=reason))
+                yield pytest.param(prog.name, way, engine, marks=marks, id=f"{prog.name}-{way}-{engine}")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("name", "way", "engine"), list(cases()))
+def test_dropin(ways: Ways, name: str, way: str, engine: str) -> None:
+    prog = PROGRAMS[name]
+    oracle = ways.batch("oracle", "-")
+    expected = oracle.outcomes[name]
+    if way == "oracle":
+        assert not oracle.notes, oracle.notes
+        assert {k: expected.get(k) for k in prog.expect} == prog.expect, expected
+        return
+    got = ways.batch(way, engine)
+    assert got.outcomes[name] == expected
+    assert got.answered[name] == oracle.answered[name], "model calls repeated or skipped"
+    if way == "workflow":
+        assert got.effects[name] == oracle.effects[name]
+    else:  # two processes: the order across them says nothing
+        assert Counter(got.effects[name]) == Counter(oracle.effects[name]), "side effects repeated or skipped"
