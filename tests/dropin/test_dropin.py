@@ -36,7 +36,7 @@ from stead.testing import Drop, FakeOpenAIServer, FakeRequest, ReplyLike
 
 from ..procs import ROOT, close, env, stead_cmd
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
-from .programs import EFFECTS, PROGRAMS, Program, reset_order, route
+from .programs import EFFECTS, PROGRAMS, Program, arrived, reset_order, route
 
 SOURCE = "tests.dropin.programs"
 ENGINES = ["sqlite", "temporal"]
@@ -78,6 +78,7 @@ class Router:
         except LookupError as exc:
             self.failures.append(str(exc))
             raise
+        arrived(name, agent)
         with self.lock:
             hang = self.parking and self.arrived[name] >= prog.park_after
             self.arrived[name] += 1
@@ -147,11 +148,16 @@ class Ways:
         self.router = Router()
         self.done: dict[tuple[str, str], Batch] = {}
         self.times: dict[tuple[str, str], float] = {}
+        self.label = ""
+        self.effects = tmp / "effects"
 
     def env(self, effects: Path) -> dict[str, str]:
         return {
             "OPENAI_BASE_URL": self.router.server.base_url,
             "OPENAI_API_KEY": "test-key",
+            # The plain SDK speaks the Responses API to any base URL; stead would pick Chat Completions for a
+            # base URL (for Ollama and the like) unless told. Same API both ways: the comparison is about the rest.
+            "STEAD_OPENAI_API": "responses",
             EFFECTS: str(effects),
         }
 
@@ -169,18 +175,19 @@ class Ways:
         key = (way, engine)
         if key not in self.done:
             started = time.monotonic()
-            effects = self.tmp / f"{way}-{engine}.effects"
+            self.label = f"{way}-{engine}"
+            self.effects = self.tmp / f"{self.label}.effects"
             self.router.reset(parking=way == "crash")
             with pytest.MonkeyPatch.context() as mp:
-                for name, value in self.env(effects).items():
+                for name, value in self.env(self.effects).items():
                     mp.setenv(name, value)
                 if way == "oracle":
                     outcomes = asyncio.run(self.oracle())
                 elif way == "workflow":
-                    outcomes = asyncio.run(self.in_workflow(self.url(engine, way)))
+                    outcomes = asyncio.run(self.in_workflow(engine))
                 else:
-                    outcomes = asyncio.run(self.crashed(self.url(engine, way), effects))
-            self.done[key] = Batch(outcomes, Counter(self.router.answered), effects_of(effects),
+                    outcomes = asyncio.run(self.crashed(engine))
+            self.done[key] = Batch(outcomes, Counter(self.router.answered), effects_of(self.effects),
                                    list(self.router.failures))
             self.times[key] = time.monotonic() - started
         return self.done[key]
@@ -197,67 +204,97 @@ class Ways:
         values = await asyncio.gather(*(plain(p) for p in PROGRAMS.values()))
         return dict(zip(PROGRAMS, values, strict=True))
 
-    async def start_all(self, engine: stead.Engine) -> None:
+    def lanes(self, engine: str, way: str) -> dict[str, tuple[str, list[Program]]]:
+        """Engine URL and programs of each lane: one for the programs that leave the process they run in alone,
+        and one of its own for each program that does not (it must not take the others down with it)."""
+        shared = [p for p in PROGRAMS.values() if not p.isolated]
+        lanes = {"shared": (self.url(engine, way), shared)}
         for prog in PROGRAMS.values():
-            await engine.start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
+            if prog.isolated:
+                lanes[prog.name] = (self.url(engine, f"{way}-{prog.name}"), [prog])
+        return lanes
 
-    async def in_workflow(self, url: str) -> dict[str, Any]:
-        engine = stead.connect(url)
-        try:
-            await self.start_all(engine)
-            async with engine.worker([p.workflow for p in PROGRAMS.values()]):
+    async def in_workflow(self, engine_name: str) -> dict[str, Any]:
+        async def lane(name: str, url: str, progs: list[Program]) -> list[Any]:
+            async with stead.connect(url) as engine:
+                for prog in progs:
+                    await engine.start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
                 approvers = [
                     asyncio.create_task(approve_when_asked(engine, f"dropin-{p.name}", p.approvals))
-                    for p in PROGRAMS.values()
+                    for p in progs
                     if p.approvals
                 ]
-                values = await asyncio.gather(*(finish(engine, f"dropin-{name}") for name in PROGRAMS))
-                for task in approvers:
-                    task.cancel()
-        finally:
-            await engine.close()
-        return dict(zip(PROGRAMS, values, strict=True))
+                try:
+                    if name == "shared":
+                        async with engine.worker([p.workflow for p in progs]):
+                            return await asyncio.gather(*(finish(engine, f"dropin-{p.name}") for p in progs))
+                    proc = self.spawn_worker(url, name)
+                    try:
+                        return await asyncio.gather(*(finish(engine, f"dropin-{p.name}") for p in progs))
+                    finally:
+                        stop(proc)
+                finally:
+                    for task in approvers:
+                        task.cancel()
 
-    async def crashed(self, url: str, effects: Path) -> dict[str, Any]:
-        engine = stead.connect(url)
+        lanes = self.lanes(engine_name, "workflow")
+        values = await asyncio.gather(*(lane(name, url, progs) for name, (url, progs) in lanes.items()))
+        return {p.name: v for (_, progs), vs in zip(lanes.values(), values, strict=True)
+                for p, v in zip(progs, vs, strict=True)}
+
+    async def crashed(self, engine_name: str) -> dict[str, Any]:
+        lanes = self.lanes(engine_name, "crash")
+        engines = {name: stead.connect(url) for name, (url, _) in lanes.items()}
         try:
-            await self.start_all(engine)
-            first = self.spawn_worker(url, effects, "first")
+            for name, (_, progs) in lanes.items():
+                for prog in progs:
+                    await engines[name].start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
+            first = {name: self.spawn_worker(url, f"{name}-first") for name, (url, _) in lanes.items()}
             try:
-                await self.wait_parked(engine, first)
+                await asyncio.gather(
+                    *(self.wait_parked(engines[name], first[name], progs, name) for name, (_, progs) in lanes.items())
+                )
             finally:
-                os.kill(first.pid, 9)
-                first.wait()
-                close(first)
+                for proc in first.values():
+                    if proc.poll() is None:
+                        os.kill(proc.pid, 9)
+                    proc.wait()
+                    close(proc)
             self.router.unpark()  # the counters go on: they count the requests of both workers
-            for prog in PROGRAMS.values():
-                for call_id in prog.approvals:
-                    await approve(engine, f"dropin-{prog.name}", call_id)
-            second = self.spawn_worker(url, effects, "second")
+            for name, (_, progs) in lanes.items():
+                for prog in progs:
+                    for call_id in prog.approvals:
+                        await approve(engines[name], f"dropin-{prog.name}", call_id)
+            second = {name: self.spawn_worker(url, f"{name}-second") for name, (url, _) in lanes.items()}
             try:
-                values = await asyncio.gather(*(finish(engine, f"dropin-{name}") for name in PROGRAMS))
+                values = await asyncio.gather(
+                    *(finish(engines[name], f"dropin-{p.name}") for name, (_, progs) in lanes.items() for p in progs)
+                )
             finally:
-                second.terminate()
-                second.wait(30)
-                close(second)
+                for proc in second.values():
+                    stop(proc)
         finally:
-            await engine.close()
-        return dict(zip(PROGRAMS, values, strict=True))
+            for engine in engines.values():
+                await engine.close()
+        names = [p.name for _, progs in lanes.values() for p in progs]
+        return dict(zip(names, values, strict=True))
 
-    def spawn_worker(self, url: str, effects: Path, label: str) -> subprocess.Popen[str]:
-        log = open(self.tmp / f"worker-{label}.log", "w")  # noqa: SIM115 - the process owns it until it ends
+    def spawn_worker(self, url: str, label: str) -> subprocess.Popen[str]:
+        log = open(self.tmp / f"worker-{self.label}-{label}.log", "w")  # noqa: SIM115 - closed below, kept open by the child
         try:
             return subprocess.Popen(
                 stead_cmd(url, "worker", SOURCE), stdout=log, stderr=subprocess.STDOUT, text=True,
-                env=env(**self.env(effects)), cwd=ROOT,
+                env=env(**self.env(self.effects)), cwd=ROOT,
             )
         finally:
             log.close()
 
-    async def wait_parked(self, engine: stead.Engine, worker: subprocess.Popen[str]) -> None:
+    async def wait_parked(
+        self, engine: stead.Engine, worker: subprocess.Popen[str], progs: list[Program], lane: str
+    ) -> None:
         """Until every program waits where the kill must find it: its first model calls journaled, the next ones
         hanging (or it waits for an approval, or it already finished)."""
-        waiting = dict(PROGRAMS)
+        waiting = {p.name: p for p in progs}
         deadline = time.monotonic() + 60
         while waiting and time.monotonic() < deadline and worker.poll() is None:
             for name, prog in list(waiting.items()):
@@ -271,8 +308,20 @@ class Ways:
                 if sum(1 for s in steps if s.kind == "model" and s.status == "done") >= prog.park_after:
                     del waiting[name]
             await asyncio.sleep(0.05)
-        assert worker.poll() is None, f"the first worker died: {(self.tmp / 'worker-first.log').read_text()}"
+        log = self.tmp / f"worker-{self.label}-{lane}-first.log"
+        assert worker.poll() is None, f"the first worker of lane {lane} died: {log.read_text()[-3000:]}"
         assert not waiting, f"never parked: {sorted(waiting)}"
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    close(proc)
 
 
 @pytest.fixture(scope="module")

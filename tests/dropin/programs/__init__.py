@@ -7,9 +7,9 @@ name here.
 from __future__ import annotations
 
 from . import basics, flow, runs, state
-from ._kit import EFFECTS, PROGRAMS, Program, reset_order, route
+from ._kit import EFFECTS, PROGRAMS, Program, arrived, reset_order, route
 
 _modules = (basics, flow, runs, state)
 globals().update({p.workflow.name: p.workflow for p in PROGRAMS.values()})
 
-__all__ = ["EFFECTS", "PROGRAMS", "Program", "reset_order", "route"]
+__all__ = ["EFFECTS", "PROGRAMS", "Program", "arrived", "reset_order", "route"]

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,8 @@ class Program:
     """Which side-effect lines are this program's (default: ``name:``)."""
     expect: dict[str, Any] = field(default_factory=dict)
     """Part of the oracle's outcome, written down by hand: the plain SDK run must give it."""
+    isolated: bool = False
+    """Ends the process it runs in (today): the harness gives it worker processes of its own."""
     xfail: dict[str, str] = field(default_factory=dict)
     """``"way/engine"`` -> the issue 13 point that makes it differ today."""
 
@@ -120,25 +121,28 @@ def plain(items: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-_answered: dict[tuple[str, str], threading.Event] = {}
-_answered_lock = threading.Lock()
+_arrived: dict[tuple[str, str], threading.Event] = {}
+_arrived_lock = threading.Lock()
 
 
 def _event(prog: str, agent: str) -> threading.Event:
-    with _answered_lock:
-        return _answered.setdefault((prog, agent), threading.Event())
+    with _arrived_lock:
+        return _arrived.setdefault((prog, agent), threading.Event())
 
 
-def after(prog: str, agent: str, previous: str | None, gap: float, reply: ReplyLike) -> ReplyLike:
-    """Answer ``agent`` only ``gap`` seconds after ``previous`` was answered: completion order, made certain
-    on a loaded machine (a fixed delay is not). Runs in the fake server's thread, which it may block."""
-    if previous is not None and _event(prog, previous).wait(15):
-        time.sleep(gap)
+def arrived(prog: str, agent: str) -> None:
+    """Note that a request of ``agent`` reached the server (the harness calls it for every request)."""
     _event(prog, agent).set()
+
+
+def after(prog: str, previous: str, reply: ReplyLike) -> ReplyLike:
+    """Answer only once a request of agent ``previous`` arrived: completion order made certain, where a delay
+    would only make it likely on a loaded machine. Runs in the fake server's thread, which it may block."""
+    _event(prog, previous).wait(15)
     return reply
 
 
 def reset_order() -> None:
-    """Forget which agents were answered (a new batch of runs begins)."""
-    with _answered_lock:
-        _answered.clear()
+    """Forget which requests arrived (a new batch of runs begins)."""
+    with _arrived_lock:
+        _arrived.clear()

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, Reply, ReplyLike, ToolCall
 
-from ._kit import after, effect, program, route, tag, user_texts
+from ._kit import after, effect, program, tag, user_texts
 
 # -- handoff with an input filter (the message_filter sample) ----------------------------------------------------
 
@@ -252,40 +252,56 @@ async def gather() -> dict[str, Any]:
 
 
 # -- completion order decides: as_completed and a FIRST_COMPLETED race ------------------------------------------
-#: The slowest run is created first, so that replaying in creation order would give different decisions.
-ORDER = {"slow": "medium", "medium": "fast", "fast": None}
+# The slowest run is created first, so that replaying in creation order would make other decisions. A run is
+# answered only once the program reacted to the one before it (its follow-up request arrived).
 
 
-def order_script(agent: str, request: FakeRequest) -> ReplyLike:
-    prog, _ = route(request)
-    if agent in ORDER:
-        previous = ORDER[agent] if prog == "as_completed" else {"slow": "fast"}.get(agent)
-        return after(prog, agent, previous, 1.5, f"{agent} result")
-    return f"Summary in order: {request.input_text}"
+def completed_script(agent: str, request: FakeRequest) -> ReplyLike:
+    gate = {"medium": "note0", "slow": "note1"}.get(agent)
+    if agent in ("slow", "medium", "fast"):
+        return after("as_completed", gate, f"{agent} result") if gate else f"{agent} result"
+    if agent == "summary":
+        return f"Summary in order: {request.input_text}"
+    return f"noted {request.input_text}"
 
 
-@program("as_completed", order_script, park_after=3, expect={"order": ["fast result", "medium result", "slow result"]})
+@program("as_completed", completed_script, park_after=4,
+         expect={"order": ["fast result", "medium result", "slow result"]})
 async def as_completed() -> dict[str, Any]:
     researchers = [
-        Agent(name=name, instructions=tag("as_completed", name, "Research."), model="gpt-4o-mini") for name in ORDER
+        Agent(name=name, instructions=tag("as_completed", name, "Research."), model="gpt-4o-mini")
+        for name in ("slow", "medium", "fast")
     ]
     summarizer = Agent(name="summary", instructions=tag("as_completed", "summary", "Summarize."),
                        model="gpt-4o-mini")
-    order = []
-    for next_done in asyncio.as_completed([Runner.run(a, "Go") for a in researchers]):
-        order.append(str((await next_done).final_output))
+    order, notes = [], []
+    for i, next_done in enumerate(asyncio.as_completed([Runner.run(a, "Go") for a in researchers])):
+        found = str((await next_done).final_output)
+        order.append(found)
+        noter = Agent(name="noter", instructions=tag("as_completed", f"note{i}", "Note it."), model="gpt-4o-mini")
+        notes.append((await Runner.run(noter, found)).final_output)
     summary = await Runner.run(summarizer, ", ".join(order))
-    return {"order": order, "summary": summary.final_output}
+    return {"order": order, "notes": notes, "summary": summary.final_output}
 
 
-@program("race", order_script, park_after=2, expect={"winner": "fast result"})
+def race_script(agent: str, request: FakeRequest) -> ReplyLike:
+    if agent == "slow":
+        return after("race", "announce", "slow result")
+    if agent == "fast":
+        return "fast result"
+    return f"{agent}: {request.input_text}"
+
+
+@program("race", race_script, park_after=3, expect={"winner": "fast result", "rest": ["slow result"]})
 async def race() -> dict[str, Any]:
     slow = Agent(name="slow", instructions=tag("race", "slow", "Research."), model="gpt-4o-mini")
     fast = Agent(name="fast", instructions=tag("race", "fast", "Research."), model="gpt-4o-mini")
+    announcer = Agent(name="announce", instructions=tag("race", "announce", "Announce."), model="gpt-4o-mini")
     summarizer = Agent(name="summary", instructions=tag("race", "summary", "Summarize."), model="gpt-4o-mini")
     tasks = [asyncio.ensure_future(Runner.run(slow, "Go")), asyncio.ensure_future(Runner.run(fast, "Go"))]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     winner = str(done.pop().result().final_output)
+    announced = await Runner.run(announcer, winner)
     rest = [str(r.final_output) for r in await asyncio.gather(*pending)]
     summary = await Runner.run(summarizer, f"winner: {winner}; then: {', '.join(rest)}")
-    return {"winner": winner, "rest": rest, "summary": summary.final_output}
+    return {"winner": winner, "announced": announced.final_output, "rest": rest, "summary": summary.final_output}

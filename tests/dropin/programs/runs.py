@@ -227,7 +227,7 @@ def exit_script(agent: str, request: FakeRequest) -> ReplyLike:
     return f"{agent} done"
 
 
-@program("system_exit", exit_script, expect={"error": "SystemExit", "message": "report sent, nothing more to do"})
+@program("system_exit", exit_script, isolated=True, expect={"error": "SystemExit", "message": "report sent, nothing more to do"})
 async def system_exit() -> dict[str, Any]:
     for name in ("draft", "send"):
         agent = Agent(name=name, instructions=tag("system_exit", name, "Do it."), model="gpt-4o-mini")
