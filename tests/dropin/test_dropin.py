@@ -42,6 +42,8 @@ SOURCE = "tests.dropin.programs"
 ENGINES = ["sqlite", "temporal"]
 #: How long a run may take in a batch before it counts as stuck (the batches run every program at once).
 RUN_TIMEOUT = 25.0
+#: The same for a run executed by a worker process, which may take long to start on a loaded machine.
+WORKER_TIMEOUT = 120.0
 
 
 class Router:
@@ -124,11 +126,16 @@ def outcome_of(info: stead.RunInfo) -> Any:
     return {"status": info.status.value}
 
 
-async def finish(engine: stead.Engine, run_id: str) -> Any:
-    try:
-        return outcome_of(await engine.wait(run_id, timeout=RUN_TIMEOUT))
-    except TimeoutError:
-        return {"stuck": (await engine.get(run_id)).status.value}
+async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str] | None = None) -> Any:
+    """The run's outcome once it finished; ``stuck`` if it did not in time, or if its worker is gone."""
+    deadline = time.monotonic() + (RUN_TIMEOUT if worker is None else WORKER_TIMEOUT)
+    while time.monotonic() < deadline:
+        try:
+            return outcome_of(await engine.wait(run_id, timeout=1.0))
+        except TimeoutError:
+            if worker is not None and worker.poll() is not None:
+                break
+    return {"stuck": (await engine.get(run_id)).status.value}
 
 
 async def approve_when_asked(engine: stead.Engine, run_id: str, call_ids: list[str]) -> None:
@@ -148,6 +155,7 @@ class Ways:
         self.router = Router()
         self.done: dict[tuple[str, str], Batch] = {}
         self.times: dict[tuple[str, str], float] = {}
+        self.broken: dict[tuple[str, str], Exception] = {}
         self.label = ""
         self.effects = tmp / "effects"
 
@@ -172,6 +180,16 @@ class Ways:
         )
 
     def batch(self, way: str, engine: str) -> Batch:
+        key = (way, engine)
+        if key in self.broken:
+            raise AssertionError(f"the {way}/{engine} batch failed: {self.broken[key]!r}")
+        try:
+            return self._batch(way, engine)
+        except Exception as exc:
+            self.broken[key] = exc
+            raise
+
+    def _batch(self, way: str, engine: str) -> Batch:
         key = (way, engine)
         if key not in self.done:
             started = time.monotonic()
@@ -230,7 +248,7 @@ class Ways:
                             return await asyncio.gather(*(finish(engine, f"dropin-{p.name}") for p in progs))
                     proc = self.spawn_worker(url, name)
                     try:
-                        return await asyncio.gather(*(finish(engine, f"dropin-{p.name}") for p in progs))
+                        return await asyncio.gather(*(finish(engine, f"dropin-{p.name}", proc) for p in progs))
                     finally:
                         stop(proc)
                 finally:
@@ -268,7 +286,11 @@ class Ways:
             second = {name: self.spawn_worker(url, f"{name}-second") for name, (url, _) in lanes.items()}
             try:
                 values = await asyncio.gather(
-                    *(finish(engines[name], f"dropin-{p.name}") for name, (_, progs) in lanes.items() for p in progs)
+                    *(
+                        finish(engines[name], f"dropin-{p.name}", second[name])
+                        for name, (_, progs) in lanes.items()
+                        for p in progs
+                    )
                 )
             finally:
                 for proc in second.values():
@@ -295,7 +317,7 @@ class Ways:
         """Until every program waits where the kill must find it: its first model calls journaled, the next ones
         hanging (or it waits for an approval, or it already finished)."""
         waiting = {p.name: p for p in progs}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + WORKER_TIMEOUT
         while waiting and time.monotonic() < deadline and worker.poll() is None:
             for name, prog in list(waiting.items()):
                 info = await engine.get(f"dropin-{name}")
