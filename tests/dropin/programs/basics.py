@@ -24,8 +24,12 @@ def hello_script(agent: str, request: FakeRequest) -> ReplyLike:
 
 @program("hello", hello_script, expect={"haiku": hello_script("poet", None)})  # type: ignore[arg-type]
 async def hello() -> dict[str, Any]:
-    poet = Agent(name="Poet", instructions=tag("hello", "poet", "You only respond in haikus."), model="gpt-4o-mini")
-    critic = Agent(name="Critic", instructions=tag("hello", "critic", "Judge the haiku."), model="gpt-4o-mini")
+    poet = Agent(
+        name="Poet", instructions=tag("hello", "poet", "You only respond in haikus."), model="gpt-4o-mini"
+    )
+    critic = Agent(
+        name="Critic", instructions=tag("hello", "critic", "Judge the haiku."), model="gpt-4o-mini"
+    )
     haiku = await Runner.run(poet, "Tell me about recursion in programming.")
     review = await Runner.run(critic, str(haiku.final_output))
     return {"haiku": haiku.final_output, "review": review.final_output, "agent": review.last_agent.name}
@@ -58,7 +62,9 @@ async def structured() -> dict[str, Any]:
         output_type=CalendarEvent,
         model="gpt-4o-mini",
     )
-    planner = Agent(name="Planner", instructions=tag("structured", "planner", "Plan it."), model="gpt-4o-mini")
+    planner = Agent(
+        name="Planner", instructions=tag("structured", "planner", "Plan it."), model="gpt-4o-mini"
+    )
     found = await Runner.run(extractor, "Alice and Bob are going to a science fair on Friday.")
     event = found.final_output_as(CalendarEvent)
     plan = await Runner.run(planner, f"{event.name} on {event.date} with {', '.join(event.participants)}")
@@ -81,14 +87,25 @@ def deterministic_script(agent: str, request: FakeRequest) -> ReplyLike:
     return f"Story: {request.input_text} The end."
 
 
-@program("deterministic", deterministic_script, park_after=2, expect={"check": {"good_quality": True, "is_scifi": True}})
+@program(
+    "deterministic",
+    deterministic_script,
+    park_after=2,
+    expect={"check": {"good_quality": True, "is_scifi": True}},
+)
 async def deterministic() -> dict[str, Any]:
-    outline_agent = Agent(name="outline", instructions=tag("deterministic", "outline", "Outline a story."),
-                          model="gpt-4o-mini")
-    checker = Agent(name="checker", instructions=tag("deterministic", "checker", "Check the outline."),
-                    output_type=OutlineCheck, model="gpt-4o-mini")
-    writer = Agent(name="writer", instructions=tag("deterministic", "writer", "Write the story."),
-                   model="gpt-4o-mini")
+    outline_agent = Agent(
+        name="outline", instructions=tag("deterministic", "outline", "Outline a story."), model="gpt-4o-mini"
+    )
+    checker = Agent(
+        name="checker",
+        instructions=tag("deterministic", "checker", "Check the outline."),
+        output_type=OutlineCheck,
+        model="gpt-4o-mini",
+    )
+    writer = Agent(
+        name="writer", instructions=tag("deterministic", "writer", "Write the story."), model="gpt-4o-mini"
+    )
     outline = await Runner.run(outline_agent, "A story about the sea.")
     check = await Runner.run(checker, outline.final_output)
     verdict = check.final_output_as(OutlineCheck)
@@ -116,8 +133,12 @@ def tools_script(agent: str, request: FakeRequest) -> ReplyLike:
 
 @program("tools", tools_script, expect={"final": "Reported: The weather in Tokyo is sunny."})
 async def tools() -> dict[str, Any]:
-    agent = Agent(name="Hello world", instructions=tag("tools", "main", "You are a helpful agent."),
-                  tools=[get_weather], model="gpt-4o-mini")
+    agent = Agent(
+        name="Hello world",
+        instructions=tag("tools", "main", "You are a helpful agent."),
+        tools=[get_weather],
+        model="gpt-4o-mini",
+    )
     result = await Runner.run(agent, "What's the weather in Tokyo?")
     return {"final": result.final_output, "items": [i.type for i in result.new_items]}
 
@@ -139,7 +160,11 @@ def dynamic_script(agent: str, request: FakeRequest) -> ReplyLike:
     return {"haiku": "Hello, gentle friend", "pirate": "Ahoy, matey!", "robot": "BEEP. GREETINGS."}[agent]
 
 
-@program("dynamic", dynamic_script, expect={"answers": ["Hello, gentle friend", "Ahoy, matey!", "BEEP. GREETINGS."]})
+@program(
+    "dynamic",
+    dynamic_script,
+    expect={"answers": ["Hello, gentle friend", "Ahoy, matey!", "BEEP. GREETINGS."]},
+)
 async def dynamic() -> dict[str, Any]:
     agent = Agent[CustomContext](name="Chat agent", instructions=custom_instructions, model="gpt-4o-mini")
     answers = []
@@ -168,10 +193,17 @@ def judge_script(agent: str, request: FakeRequest) -> ReplyLike:
 
 @program("judge", judge_script, park_after=2, expect={"story": "Story draft 2", "rounds": 2})
 async def judge() -> dict[str, Any]:
-    generator = Agent(name="story_outline_generator", model="gpt-4o-mini",
-                      instructions=tag("judge", "generator", "Write a short story outline."))
-    evaluator = Agent[None](name="evaluator", model="gpt-4o-mini", output_type=EvaluationFeedback,
-                            instructions=tag("judge", "evaluator", "Evaluate the outline."))
+    generator = Agent(
+        name="story_outline_generator",
+        model="gpt-4o-mini",
+        instructions=tag("judge", "generator", "Write a short story outline."),
+    )
+    evaluator = Agent[None](
+        name="evaluator",
+        model="gpt-4o-mini",
+        output_type=EvaluationFeedback,
+        instructions=tag("judge", "evaluator", "Evaluate the outline."),
+    )
     input_items: list[TResponseInputItem] = [{"content": "A story about a heist.", "role": "user"}]
     rounds, latest = 0, ""
     while rounds < 4:
@@ -184,4 +216,3 @@ async def judge() -> dict[str, Any]:
             break
         input_items.append({"content": f"Feedback: {verdict.feedback}", "role": "user"})
     return {"story": latest, "rounds": rounds}
-

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, ReplyLike, ToolCall
 
-from ._kit import effect, plain, program, tag, user_texts
+from ._kit import ISSUE, effect, plain, program, tag, user_texts
 
 # -- streaming text: accumulate the deltas, as the stream_text example prints them -----------------------------
 
@@ -26,10 +26,17 @@ def stream_text_script(agent: str, request: FakeRequest) -> ReplyLike:
     return JOKES if agent == "joker" else f"Rated {len(request.input_text.split())} words: funny."
 
 
-@program("stream_text", stream_text_script, expect={"joke": {"text": JOKES, "final": JOKES, "in_pieces": True}})
+@program(
+    "stream_text",
+    stream_text_script,
+    expect={"joke": {"text": JOKES, "final": JOKES, "in_pieces": True}},
+    xfail={"workflow/sqlite": ISSUE["13.4"], "crash/sqlite": ISSUE["13.4"]},
+)
 async def stream_text() -> dict[str, Any]:
     joker = Agent(name="Joker", instructions=tag("stream_text", "joker", "Tell jokes."), model="gpt-4o-mini")
-    critic = Agent(name="Critic", instructions=tag("stream_text", "critic", "Rate jokes."), model="gpt-4o-mini")
+    critic = Agent(
+        name="Critic", instructions=tag("stream_text", "critic", "Rate jokes."), model="gpt-4o-mini"
+    )
     outcome = {}
     for label, agent, message in (("joke", joker, "Tell me a joke."), ("rating", critic, JOKES)):
         result = Runner.run_streamed(agent, input=message)
@@ -60,8 +67,12 @@ def stream_items_script(agent: str, request: FakeRequest) -> ReplyLike:
 
 @program("stream_items", stream_items_script, expect={"final": "Here are 3 jokes."})
 async def stream_items() -> dict[str, Any]:
-    agent = Agent(name="Joker", instructions=tag("stream_items", "main", "Call how_many_jokes first."),
-                  tools=[how_many_jokes], model="gpt-4o-mini")
+    agent = Agent(
+        name="Joker",
+        instructions=tag("stream_items", "main", "Call how_many_jokes first."),
+        tools=[how_many_jokes],
+        model="gpt-4o-mini",
+    )
     result = Runner.run_streamed(agent, input="Hello")
     seen = []
     async for event in result.stream_events():
@@ -80,20 +91,35 @@ def session_script(agent: str, request: FakeRequest) -> ReplyLike:
     return f"Answer {len(users)} to {users[-1]!r}"
 
 
-@program("session", session_script, expect={"answers": [
-    "Answer 1 to 'What city is the Golden Gate Bridge in?'", "Answer 2 to 'What state is it in?'",
-    "Answer 3 to \"What's the population?\"",
-]})
+@program(
+    "session",
+    session_script,
+    expect={
+        "answers": [
+            "Answer 1 to 'What city is the Golden Gate Bridge in?'",
+            "Answer 2 to 'What state is it in?'",
+            'Answer 3 to "What\'s the population?"',
+        ]
+    },
+    xfail={"crash/sqlite": ISSUE["13.5"]},
+)
 async def session() -> dict[str, Any]:
-    agent = Agent(name="Assistant", instructions=tag("session", "main", "Reply very concisely."),
-                  model="gpt-4o-mini")
+    agent = Agent(
+        name="Assistant", instructions=tag("session", "main", "Reply very concisely."), model="gpt-4o-mini"
+    )
     memory = SQLiteSession("conversation_123")
     answers = []
-    for question in ("What city is the Golden Gate Bridge in?", "What state is it in?", "What's the population?"):
+    for question in (
+        "What city is the Golden Gate Bridge in?",
+        "What state is it in?",
+        "What's the population?",
+    ):
         answers.append((await Runner.run(agent, question, session=memory)).final_output)
     items = await memory.get_items()
-    return {"answers": answers, "items": [{"role": i.get("role"), "content": plain([i])[0].get("content")}
-                                          for i in items]}
+    return {
+        "answers": answers,
+        "items": [{"role": i.get("role"), "content": plain([i])[0].get("content")} for i in items],
+    }
 
 
 # -- lifecycle hooks: run and agent hooks record what happened, once ----------------------------------------------
@@ -103,7 +129,9 @@ class RecordingRunHooks(RunHooks[Any]):
     async def on_agent_start(self, context: Any, agent: Agent[Any]) -> None:
         effect(f"hooks:run agent_start {agent.name}")
 
-    async def on_llm_start(self, context: Any, agent: Agent[Any], system_prompt: Any, input_items: Any) -> None:
+    async def on_llm_start(
+        self, context: Any, agent: Agent[Any], system_prompt: Any, input_items: Any
+    ) -> None:
         effect(f"hooks:run llm_start {agent.name}")
 
     async def on_llm_end(self, context: Any, agent: Agent[Any], response: Any) -> None:
@@ -157,14 +185,32 @@ def hooks_script(agent: str, request: FakeRequest) -> ReplyLike:
     return ToolCall("multiply_by_two", {"x": 37}, call_id="call_hooks_3")
 
 
-@program("hooks", hooks_script, park_after=2, effect_prefix="hooks:", expect={"final": {"number": 74}})
+@program(
+    "hooks",
+    hooks_script,
+    park_after=2,
+    effect_prefix="hooks:",
+    expect={"final": {"number": 74}},
+    xfail={"crash/sqlite": ISSUE["13.7"]},
+)
 async def hooks() -> dict[str, Any]:
-    multiply = Agent(name="Multiply Agent", instructions=tag("hooks", "multiply", "Multiply by 2."),
-                     tools=[multiply_by_two], output_type=FinalResult, hooks=RecordingAgentHooks(),
-                     model="gpt-4o-mini")
-    start = Agent(name="Start Agent", instructions=tag("hooks", "start", "Odd numbers go to the multiplier."),
-                  tools=[random_number], output_type=FinalResult, handoffs=[multiply],
-                  hooks=RecordingAgentHooks(), model="gpt-4o-mini")
+    multiply = Agent(
+        name="Multiply Agent",
+        instructions=tag("hooks", "multiply", "Multiply by 2."),
+        tools=[multiply_by_two],
+        output_type=FinalResult,
+        hooks=RecordingAgentHooks(),
+        model="gpt-4o-mini",
+    )
+    start = Agent(
+        name="Start Agent",
+        instructions=tag("hooks", "start", "Odd numbers go to the multiplier."),
+        tools=[random_number],
+        output_type=FinalResult,
+        handoffs=[multiply],
+        hooks=RecordingAgentHooks(),
+        model="gpt-4o-mini",
+    )
     result = await Runner.run(start, "Generate a random number between 0 and 50.", hooks=RecordingRunHooks())
     return {"final": result.final_output_as(FinalResult).model_dump(), "agent": result.last_agent.name}
 
@@ -185,10 +231,16 @@ def approval_script(agent: str, request: FakeRequest) -> ReplyLike:
     return ToolCall("cancel_order", {"order_id": "B-12"}, call_id="call_approval_1")
 
 
-@program("approval", approval_script, approvals=["call_approval_1"], expect={"final": "Done: order B-12 cancelled"})
+@program(
+    "approval", approval_script, approvals=["call_approval_1"], expect={"final": "Done: order B-12 cancelled"}
+)
 async def approval() -> dict[str, Any]:
-    agent = Agent(name="Orders", instructions=tag("approval", "main", "Cancel orders when asked."),
-                  tools=[cancel_order], model="gpt-4o-mini")
+    agent = Agent(
+        name="Orders",
+        instructions=tag("approval", "main", "Cancel orders when asked."),
+        tools=[cancel_order],
+        model="gpt-4o-mini",
+    )
     result = await Runner.run(agent, "Cancel order B-12.")
     while result.interruptions:  # the plain SDK's human-in-the-loop: here a person says yes to each
         state = result.to_state()
@@ -214,8 +266,12 @@ async def mcp() -> dict[str, Any]:
     env = {**os.environ, "STEAD_TEST_LOG": os.environ.get("DROPIN_EFFECTS", os.devnull)}
     params = {"command": sys.executable, "args": [str(MCP_SERVER)], "env": env}
     async with MCPServerStdio(params=params, cache_tools_list=True) as server:  # type: ignore[arg-type]
-        agent = Agent(name="Inventory", instructions=tag("mcp", "main", "Answer stock questions."),
-                      mcp_servers=[server], model="gpt-4o-mini")
+        agent = Agent(
+            name="Inventory",
+            instructions=tag("mcp", "main", "Answer stock questions."),
+            mcp_servers=[server],
+            model="gpt-4o-mini",
+        )
         result = await Runner.run(agent, "How many MCP-7 are in stock?")
     return {"final": result.final_output}
 
@@ -227,7 +283,13 @@ def exit_script(agent: str, request: FakeRequest) -> ReplyLike:
     return f"{agent} done"
 
 
-@program("system_exit", exit_script, isolated=True, expect={"error": "SystemExit", "message": "report sent, nothing more to do"})
+@program(
+    "system_exit",
+    exit_script,
+    isolated=True,
+    expect={"error": "SystemExit", "message": "report sent, nothing more to do"},
+    xfail={"workflow/sqlite": ISSUE["13.8"], "crash/sqlite": ISSUE["13.8"]},
+)
 async def system_exit() -> dict[str, Any]:
     for name in ("draft", "send"):
         agent = Agent(name=name, instructions=tag("system_exit", name, "Do it."), model="gpt-4o-mini")

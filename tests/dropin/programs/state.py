@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, ReplyLike, ToolCall
 
-from ._kit import effect, program, tag
+from ._kit import ISSUE, effect, program, tag
 
 # -- forcing tool use, three ways, with a tool that returns a pydantic model -----------------------------------
 
@@ -43,7 +43,9 @@ async def custom_tool_use_behavior(
     context: RunContextWrapper[Any], results: list[FunctionToolResult]
 ) -> ToolsToFinalOutputResult:
     weather: Weather = results[0].output
-    return ToolsToFinalOutputResult(is_final_output=True, final_output=f"{weather.city} is {weather.conditions}.")
+    return ToolsToFinalOutputResult(
+        is_final_output=True, final_output=f"{weather.city} is {weather.conditions}."
+    )
 
 
 def forcing_script(agent: str, request: FakeRequest) -> ReplyLike:
@@ -52,15 +54,23 @@ def forcing_script(agent: str, request: FakeRequest) -> ReplyLike:
     return ToolCall("get_weather", {"city": "Tokyo"}, call_id=f"call_forcing_{agent}")
 
 
-@program("forcing", forcing_script, park_after=2, expect={
-    "default": "Model saw: city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
-    "first_tool": "city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
-    "custom": "Tokyo is Sunny with wind.",
-})
+@program(
+    "forcing",
+    forcing_script,
+    park_after=2,
+    expect={
+        "default": "Model saw: city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
+        "first_tool": "city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
+        "custom": "Tokyo is Sunny with wind.",
+    },
+    xfail={"workflow/sqlite": ISSUE["13.2"], "crash/sqlite": ISSUE["13.2"]},
+)
 async def forcing() -> dict[str, Any]:
     outcomes: dict[str, Any] = {}
     behaviors: dict[str, Any] = {
-        "default": "run_llm_again", "first_tool": "stop_on_first_tool", "custom": custom_tool_use_behavior
+        "default": "run_llm_again",
+        "first_tool": "stop_on_first_tool",
+        "custom": custom_tool_use_behavior,
     }
     for label, behavior in behaviors.items():
         agent = Agent(
@@ -102,9 +112,13 @@ def stop_at_script(agent: str, request: FakeRequest) -> ReplyLike:
 
 @program("stop_at", stop_at_script, expect={"final": "return filed for A-7 (broken)"})
 async def stop_at() -> dict[str, Any]:
-    agent = Agent(name="Returns", instructions=tag("stop_at", "main", "Handle returns."),
-                  tools=[lookup_order, file_return],
-                  tool_use_behavior=StopAtTools(stop_at_tool_names=["file_return"]), model="gpt-4o-mini")
+    agent = Agent(
+        name="Returns",
+        instructions=tag("stop_at", "main", "Handle returns."),
+        tools=[lookup_order, file_return],
+        tool_use_behavior=StopAtTools(stop_at_tool_names=["file_return"]),
+        model="gpt-4o-mini",
+    )
     result = await Runner.run(agent, "My mugs from order A-7 arrived broken.")
     return {"final": result.final_output, "items": [i.type for i in result.new_items]}
 
@@ -126,7 +140,9 @@ def forecast(city: str) -> Forecast:
     return Forecast(city=city, high=21)
 
 
-async def highs(context: RunContextWrapper[Any], results: list[FunctionToolResult]) -> ToolsToFinalOutputResult:
+async def highs(
+    context: RunContextWrapper[Any], results: list[FunctionToolResult]
+) -> ToolsToFinalOutputResult:
     fc: Forecast = results[0].output
     return ToolsToFinalOutputResult(is_final_output=True, final_output=f"{fc.city} peaks at {fc.high}C")
 
@@ -137,12 +153,27 @@ def dataclass_script(agent: str, request: FakeRequest) -> ReplyLike:
     return ToolCall("forecast", {"city": "Oslo"}, call_id=f"call_dataclass_{agent}")
 
 
-@program("tool_dataclass", dataclass_script, park_after=2, expect={"custom": "Oslo peaks at 21C"})
+@program(
+    "tool_dataclass",
+    dataclass_script,
+    park_after=2,
+    expect={"custom": "Oslo peaks at 21C"},
+    xfail={"workflow/sqlite": ISSUE["13.2"], "crash/sqlite": ISSUE["13.2"]},
+)
 async def tool_dataclass() -> dict[str, Any]:
-    talker = Agent(name="Talker", instructions=tag("tool_dataclass", "talker", "Forecasts."), tools=[forecast],
-                   model="gpt-4o-mini")
-    reader = Agent(name="Reader", instructions=tag("tool_dataclass", "reader", "Forecasts."), tools=[forecast],
-                   tool_use_behavior=highs, model="gpt-4o-mini")
+    talker = Agent(
+        name="Talker",
+        instructions=tag("tool_dataclass", "talker", "Forecasts."),
+        tools=[forecast],
+        model="gpt-4o-mini",
+    )
+    reader = Agent(
+        name="Reader",
+        instructions=tag("tool_dataclass", "reader", "Forecasts."),
+        tools=[forecast],
+        tool_use_behavior=highs,
+        model="gpt-4o-mini",
+    )
     told = await Runner.run(talker, "Forecast for Oslo?")
     read = await Runner.run(reader, "Forecast for Oslo?")
     return {"model": told.final_output, "custom": read.final_output}
@@ -159,7 +190,9 @@ class AirlineAgentContext(BaseModel):
 
 
 @function_tool
-async def update_seat(context: RunContextWrapper[AirlineAgentContext], confirmation_number: str, new_seat: str) -> str:
+async def update_seat(
+    context: RunContextWrapper[AirlineAgentContext], confirmation_number: str, new_seat: str
+) -> str:
     """Update the seat for a confirmation number."""
     effect(f"airline:update_seat {confirmation_number} {new_seat}")
     context.context.confirmation_number = confirmation_number
@@ -177,26 +210,49 @@ def airline_script(agent: str, request: FakeRequest) -> ReplyLike:
         return ToolCall("transfer_to_seat_booking_agent", {}, call_id="call_airline_1")
     if any(o.name == "update_seat" for o in request.last_tool_outputs):
         return "Your seat is now 14C."
-    return ToolCall("update_seat", {"confirmation_number": "ABC123", "new_seat": "14C"}, call_id="call_airline_2")
+    return ToolCall(
+        "update_seat", {"confirmation_number": "ABC123", "new_seat": "14C"}, call_id="call_airline_2"
+    )
 
 
-@program("airline", airline_script, park_after=2, expect={"context": {
-    "passenger_name": "Ada", "confirmation_number": "ABC123", "seat_number": "14C", "flight_number": "FLT-123"
-}})
+@program(
+    "airline",
+    airline_script,
+    park_after=2,
+    expect={
+        "context": {
+            "passenger_name": "Ada",
+            "confirmation_number": "ABC123",
+            "seat_number": "14C",
+            "flight_number": "FLT-123",
+        }
+    },
+    xfail={"crash/sqlite": ISSUE["13.3"]},
+)
 async def airline() -> dict[str, Any]:
     seat_booking = Agent[AirlineAgentContext](
-        name="Seat Booking Agent", handoff_description="Updates a seat on a flight.", tools=[update_seat],
+        name="Seat Booking Agent",
+        handoff_description="Updates a seat on a flight.",
+        tools=[update_seat],
         instructions=tag("airline", "seats", f"{RECOMMENDED_PROMPT_PREFIX} You are a seat booking agent."),
         model="gpt-4o-mini",
     )
     triage = Agent[AirlineAgentContext](
-        name="Triage Agent", model="gpt-4o-mini",
+        name="Triage Agent",
+        model="gpt-4o-mini",
         instructions=tag("airline", "triage", f"{RECOMMENDED_PROMPT_PREFIX} You are a triaging agent."),
-        handoffs=[handoff(agent=seat_booking, on_handoff=on_seat_booking_handoff,
-                          tool_name_override="transfer_to_seat_booking_agent")],
+        handoffs=[
+            handoff(
+                agent=seat_booking,
+                on_handoff=on_seat_booking_handoff,
+                tool_name_override="transfer_to_seat_booking_agent",
+            )
+        ],
     )
     context = AirlineAgentContext(passenger_name="Ada")
-    result = await Runner.run(triage, "I want to change my seat to 14C, confirmation ABC123.", context=context)
+    result = await Runner.run(
+        triage, "I want to change my seat to 14C, confirmation ABC123.", context=context
+    )
     return {"final": result.final_output, "agent": result.last_agent.name, "context": context.model_dump()}
 
 
@@ -227,12 +283,20 @@ def cart_script(agent: str, request: FakeRequest) -> ReplyLike:
     return f"Cart ready: {done[-1].output}"
 
 
-@program("cart", cart_script, park_after=2, expect={"cart": {"items": ["apple", "pear"], "total": 1.25}})
+@program(
+    "cart",
+    cart_script,
+    park_after=2,
+    expect={"cart": {"items": ["apple", "pear"], "total": 1.25}},
+    xfail={"crash/sqlite": ISSUE["13.3"]},
+)
 async def cart() -> dict[str, Any]:
-    agent = Agent[Cart](name="Shopper", instructions=tag("cart", "main", "Fill the cart."), tools=[add_item],
-                        model="gpt-4o-mini")
+    agent = Agent[Cart](
+        name="Shopper",
+        instructions=tag("cart", "main", "Fill the cart."),
+        tools=[add_item],
+        model="gpt-4o-mini",
+    )
     basket = Cart()
     result = await Runner.run(agent, "An apple and a pear, please.", context=basket)
     return {"final": result.final_output, "cart": asdict(basket)}
-
-
