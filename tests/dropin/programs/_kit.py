@@ -61,6 +61,7 @@ ISSUE = {
     "13.2": "issue 13.2: a tool's pydantic/dataclass result reaches the SDK as a dict ('dict' object has no "
     "attribute ...)",
     "13.3": "issue 13.3: context changes made by a finished tool are lost when it is replayed",
+    "13.3t": "issue 13.3: on Temporal, tools get the context as a dict and their changes do not reach the workflow",
     "13.4": "issue 13.4: stream_events() yields no text deltas inside a workflow (the final output is right)",
     "13.5": "issue 13.5: an in-memory SQLiteSession loses the items written before the crash",
     "13.5t": "issue 13.5: sessions on Temporal (in-memory SQLiteSession and session.get_items() in workflow code)",
