@@ -396,7 +396,7 @@ def cases() -> Iterator[Any]:
         yield pytest.param(prog.name, "oracle", "-", id=f"{prog.name}-oracle")
         for way in ("workflow", "crash"):
             for engine in ENGINES:
-                marks = [pytest.mark.slow] if way == "crash" else []
+                marks = [pytest.mark.slow] if way == "crash" or prog.isolated else []  # worker processes
                 reason = prog.xfail.get(f"{way}/{engine}")
                 if reason:
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
