@@ -113,28 +113,21 @@ def effects_of(path: Path) -> dict[str, list[str]]:
     return {p.name: [line for line in lines if line.startswith(p.effect_prefix)] for p in PROGRAMS.values()}
 
 
-def failed(error: BaseException | stead.ErrorInfo) -> dict[str, Any]:
-    """An outcome that is an exception, the same whether it was raised here or recorded by an engine."""
-    if isinstance(error, stead.ErrorInfo):
-        return {"error": error.type, "message": error.message}
+def failed(error: BaseException) -> dict[str, Any]:
+    """An outcome that is an exception, as an engine records it (``stead.RunFailed``: type and message)."""
     return {"error": type(error).__name__, "message": str(error)}
-
-
-def outcome_of(info: stead.RunInfo) -> Any:
-    if info.status is stead.RunStatus.COMPLETED:
-        return info.result
-    if info.error is not None:
-        return failed(info.error)
-    return {"status": info.status.value}
 
 
 async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str] | None = None) -> Any:
     """The run's outcome once it finished; ``stuck`` if it did not in time, or if its worker is gone."""
     deadline = time.monotonic() + (RUN_TIMEOUT if worker is None else WORKER_TIMEOUT)
+    handle = engine.handle(run_id)
     while time.monotonic() < deadline:
         try:
-            return outcome_of(await engine.wait(run_id, timeout=1.0))
-        except TimeoutError:
+            return await handle.result(timeout=1.0)
+        except stead.RunFailed as exc:
+            return {"error": exc.error_type, "message": exc.message}
+        except (TimeoutError, stead.WaitTimeout):
             if worker is not None and worker.poll() is not None:
                 break
     return {"stuck": (await engine.get(run_id)).status.value}
