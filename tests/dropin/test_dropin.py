@@ -121,15 +121,19 @@ def failed(error: BaseException) -> dict[str, Any]:
 async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str] | None = None) -> Any:
     """The run's outcome once it finished; ``stuck`` if it did not in time, or if its worker is gone."""
     deadline = time.monotonic() + (RUN_TIMEOUT if worker is None else WORKER_TIMEOUT)
-    handle = engine.handle(run_id)
     while time.monotonic() < deadline:
         try:
-            return await handle.result(timeout=1.0)
-        except stead.RunFailed as exc:
-            return {"error": exc.error_type, "message": exc.message}
-        except (TimeoutError, stead.WaitTimeout):
+            await engine.wait(run_id, timeout=1.0)
+        except TimeoutError:
             if worker is not None and worker.poll() is not None:
                 break
+            continue
+        # Read the outcome of the finished run afresh: a wait that timed out just as the run ended may have
+        # read its status and its history at different moments (Temporal: completed, without the result).
+        try:
+            return await engine.handle(run_id).result(timeout=30)
+        except stead.RunFailed as exc:
+            return {"error": exc.error_type, "message": exc.message}
     return {"stuck": (await engine.get(run_id)).status.value}
 
 
@@ -187,8 +191,7 @@ class Ways:
             f"temporal://{address}?namespace={fresh_namespace()}&task_queue=dropin-{uuid.uuid4().hex[:8]}"
             "&task_timeout=30"  # a batch loads the machine: a slow workflow task is not a lost worker
         )
-        # The steps a killed worker held move to the fresh one after a missed heartbeat: 2 s, not 4.
-        return f"{url}&heartbeat=2" if label.startswith("crash") else url
+        return url
 
     def batch(self, way: str, engine: str) -> Batch:
         key = (way, engine)
