@@ -169,7 +169,7 @@ async def dynamic() -> dict[str, Any]:
     agent = Agent[CustomContext](name="Chat agent", instructions=custom_instructions, model="gpt-4o-mini")
     answers = []
     for style in ("haiku", "pirate", "robot"):
-        result = await Runner.run(agent, "Tell me a joke.", context=CustomContext(style=style))  # type: ignore[arg-type]
+        result = await Runner.run(agent, "Tell me a joke.", context=CustomContext(style=style))
         answers.append(result.final_output)
     return {"answers": answers}
 
