@@ -33,7 +33,7 @@ def model_of(kind: type[Model], server: FakeOpenAIServer) -> Any:
 @pytest.mark.parametrize("kind", [OpenAIChatCompletionsModel, OpenAIResponsesModel])
 @pytest.mark.parametrize("reply", REPLIES, ids=["text", "tool", "both"])
 async def test_streamed_and_assembled_equals_get_response(kind: type[Model], reply: Reply) -> None:
-    args = ("Be brief.", "hi", ModelSettings(), [], None, [], ModelTracing.DISABLED)
+    args: tuple[Any, ...] = ("Be brief.", "hi", ModelSettings(), [], None, [], ModelTracing.DISABLED)
     kwargs: dict[str, Any] = {"previous_response_id": None, "conversation_id": None, "prompt": None}
     # Two servers with the same script, so that the ids they make up are the same too.
     with FakeOpenAIServer([reply]) as plain_server, FakeOpenAIServer([reply]) as streaming_server:

@@ -6,9 +6,22 @@ Engines call :func:`activate` before running workflow code, and bracket each wor
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 __all__ = ["acquire", "activate", "release"]
+
+#: The integration for each library, known by name only (as engines are by URL scheme): the core imports no
+#: integration module, it loads one when the program has imported the library it serves.
+_AGENTS_INSTALL = "stead.agents:install"
+_AGENTS_CLOSE = "stead.agents._provider:close_providers"
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
 
 _agents_done = False
 _workers = 0
@@ -18,9 +31,7 @@ def activate() -> None:
     """Cheap when there is nothing to do."""
     global _agents_done
     if not _agents_done and "agents" in sys.modules:
-        from .agents import install
-
-        install()
+        _load(_AGENTS_INSTALL)()
         _agents_done = True
 
 
@@ -34,6 +45,4 @@ async def release() -> None:
     global _workers
     _workers -= 1
     if _workers == 0 and _agents_done:
-        from .agents._provider import close_providers
-
-        await close_providers()
+        await _load(_AGENTS_CLOSE)()

@@ -19,6 +19,7 @@ __all__ = [
     "age_text",
     "call_text",
     "cost_text",
+    "display_status",
     "duration_text",
     "error_view",
     "is_bookkeeping",
@@ -97,6 +98,7 @@ def step_view(step: StepInfo) -> dict[str, Any]:
         "result": step.result,
         "error": error_view(step.error, details=True),
         "attempt_errors": [error_view(e, details=True) for e in step.attempt_errors],
+        "attributes": step.attributes.to_json(),
     }
 
 
@@ -134,6 +136,13 @@ def run_duration(info: RunInfo, now: datetime | None = None) -> float | None:
     if info.status is RunStatus.RUNNING:
         return ((now or datetime.now(UTC)) - info.created_at).total_seconds()
     return None
+
+
+def display_status(info: RunInfo) -> str:
+    """The run's status, with "waiting" for a running run that waits for a person or a message."""
+    if info.status is RunStatus.RUNNING and info.waiting_for:
+        return "waiting"
+    return str(info.status)
 
 
 def workerless(info: RunInfo) -> bool:

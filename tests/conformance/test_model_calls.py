@@ -148,7 +148,7 @@ class Recorder(RunHooks[Any]):
     async def on_tool_start(self, context: Any, agent: Agent[Any], tool: Any) -> None:
         hook_log.append(f"run:tool_start:{tool.name}")
 
-    async def on_tool_end(self, context: Any, agent: Agent[Any], tool: Any, result: str) -> None:
+    async def on_tool_end(self, context: Any, agent: Agent[Any], tool: Any, result: object) -> None:
         hook_log.append(f"run:tool_end:{tool.name}")
 
     async def on_agent_end(self, context: Any, agent: Agent[Any], output: Any) -> None:

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from .. import _views as views
 from .._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
 from .._events import RunEvent
 from .._usage import RunUsage, usage
+from .._views import BOOKKEEPING_KINDS, display_status, run_view, step_view
+from ..agents import approval_call_id
 
 __all__ = [
-    "APPROVAL_PREFIX",
     "HIDDEN_KINDS",
     "approvals_of",
     "cli_for",
     "conversation",
     "display_status",
-    "error_json",
+    "error_view",
     "event_json",
     "lane_of",
     "lanes",
@@ -32,57 +33,24 @@ __all__ = [
     "usage_json",
 ]
 
-APPROVAL_PREFIX = "approval:"
-
 #: Journal entries that are bookkeeping rather than work: hidden from timelines.
-HIDDEN_KINDS = frozenset({"now", "patch"})
+HIDDEN_KINDS = BOOKKEEPING_KINDS
+
+
+def error_view(error: ErrorInfo | None) -> dict[str, Any] | None:
+    return views.error_view(error, details=True)
+
+
+def _agent_of(step: StepInfo) -> str:
+    """The agent a model step called the model for."""
+    return step.attributes.agent or step.name.removeprefix("model:")
+
 
 HANDOFF_PREFIX = "transfer_to_"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def error_json(error: ErrorInfo | None) -> dict[str, Any] | None:
-    if error is None:
-        return None
-    return {"type": error.type, "message": error.message, "details": error.details}
-
-
-def display_status(info: RunInfo) -> str:
-    """The run's status, with "waiting" for a running run that waits for a person or a message."""
-    if info.status is RunStatus.RUNNING and info.waiting_for:
-        return "waiting"
-    return str(info.status)
-
-
-def run_duration(info: RunInfo, now: datetime | None = None) -> float | None:
-    if info.finished_at is not None:
-        return (info.finished_at - info.created_at).total_seconds()
-    if info.status is RunStatus.PENDING:
-        return None
-    return ((now or datetime.now(UTC)) - info.created_at).total_seconds()
-
-
 def run_json(info: RunInfo, run_usage: RunUsage | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "run_id": info.run_id,
-        "workflow": info.workflow,
-        "status": str(info.status),
-        "display_status": display_status(info),
-        "created_at": _iso(info.created_at),
-        "updated_at": _iso(info.updated_at),
-        "finished_at": _iso(info.finished_at),
-        "duration": run_duration(info),
-        "source": info.source,
-        "args": info.args,
-        "steps": info.steps,
-        "waiting_for": list(info.waiting_for),
-        "state": info.state,
-        "result": info.result,
-        "error": error_json(info.error),
-    }
+    out = {**run_view(info), "display_status": display_status(info)}
     if run_usage is not None:
         out["usage"] = usage_json(run_usage)
     return out
@@ -113,15 +81,15 @@ def steps_json(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
         if step.kind == "model" and isinstance(step.result, dict):
             for item in step.result.get("output") or []:
                 if isinstance(item, dict) and item.get("call_id") is not None:
-                    callers[f"{lane_of(step.position)}/{item['call_id']}"] = step.name.removeprefix("model:")
+                    callers[f"{lane_of(step.position)}/{item['call_id']}"] = _agent_of(step)
     out = []
     for step in steps:
         if step.kind in HIDDEN_KINDS:
             continue
-        agent = step.name.removeprefix("model:") if step.kind == "model" else callers.get(step.position)
+        agent = _agent_of(step) if step.kind == "model" else callers.get(step.position)
         lane = lane_of(step.position)
-        if agent is None and step.kind == "wait" and step.name.startswith(APPROVAL_PREFIX):
-            call_id = step.name.removeprefix(APPROVAL_PREFIX)
+        call_id = approval_call_id(step.name) if step.kind == "wait" else None
+        if agent is None and call_id is not None:
             caller = next(((pos, a) for pos, a in callers.items() if pos.endswith("/" + call_id)), None)
             if caller is not None:
                 # An approval belongs to the agent run whose tool call waits for it.
@@ -135,29 +103,14 @@ def steps_json(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
 
 
 def step_json(step: StepInfo, agent: str | None = None) -> dict[str, Any]:
-    return {
-        "position": step.position,
-        "lane": lane_of(step.position),
-        "agent": agent,
-        "kind": step.kind,
-        "name": step.name,
-        "summary": step.summary,
-        "label": _step_label(step),
-        "status": step.status,
-        "attempts": step.attempts,
-        "started_at": _iso(step.started_at),
-        "finished_at": _iso(step.finished_at),
-        "duration": step.duration,
-        "result": step.result,
-        "error": error_json(step.error),
-        "attempt_errors": [error_json(e) for e in step.attempt_errors],
-    }
+    return {**step_view(step), "lane": lane_of(step.position), "agent": agent, "label": _step_label(step)}
 
 
 def _step_label(step: StepInfo) -> str:
     if step.kind == "wait":
-        if step.name.startswith(APPROVAL_PREFIX):
-            return f"approval · {step.name.removeprefix(APPROVAL_PREFIX)}"
+        call_id = approval_call_id(step.name)
+        if call_id is not None:
+            return f"approval · {call_id}"
         return f"wait · {step.name}"
     if step.kind == "timer":
         return "sleep"
@@ -175,7 +128,7 @@ def lanes(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
             lane, {"id": lane, "agents": [], "kind": "agent" if "/" in step.position else "task"}
         )
         if step.kind == "model" and step.name.startswith("model:"):
-            agent = step.name.removeprefix("model:")
+            agent = _agent_of(step)
             if agent not in entry["agents"]:
                 entry["agents"].append(agent)
     for entry in found.values():
@@ -190,7 +143,7 @@ def lanes(steps: Sequence[StepInfo]) -> list[dict[str, Any]]:
 
 def approvals_of(info: RunInfo) -> list[dict[str, Any]]:
     """The tool calls the run waits to have approved, as it published them (state ``approvals``)."""
-    waiting = {n.removeprefix(APPROVAL_PREFIX) for n in info.waiting_for if n.startswith(APPROVAL_PREFIX)}
+    waiting = {c for c in map(approval_call_id, info.waiting_for) if c is not None}
     published = info.state.get("approvals") if isinstance(info.state, dict) else None
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -238,7 +191,7 @@ def event_json(event: RunEvent) -> dict[str, Any]:
         "attempt": event.attempt,
         "kind": event.kind,
         "data": event.data,
-        "at": _iso(event.at),
+        "at": event.at.isoformat(),
     }
 
 
@@ -271,7 +224,7 @@ def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any
                     "type": "retry",
                     "position": step.position,
                     "label": _step_label(step),
-                    "error": error_json(error),
+                    "error": error_view(error),
                 }
             )
         if step.kind == "model":
@@ -279,11 +232,11 @@ def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any
         elif step.kind == "tool":
             call_id = step.position.rsplit("/", 1)[-1]
             call = calls.get(call_id)
-            tool = step.name.removeprefix("tool:")
+            tool = step.attributes.tool or step.name.removeprefix("tool:")
             if call is not None:
                 call["status"] = step.status
                 call["output"] = step.result
-                call["error"] = error_json(step.error)
+                call["error"] = error_view(step.error)
                 call["output_position"] = step.position
             else:
                 items.append(
@@ -295,11 +248,11 @@ def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any
                         "arguments": None,
                         "status": step.status,
                         "output": step.result,
-                        "error": error_json(step.error),
+                        "error": error_view(step.error),
                     }
                 )
-        elif step.kind == "wait" and step.name.startswith(APPROVAL_PREFIX):
-            call_id = step.name.removeprefix(APPROVAL_PREFIX)
+        elif step.kind == "wait" and (approved_call := approval_call_id(step.name)) is not None:
+            call_id = approved_call
             decision = step.result if isinstance(step.result, dict) else {}
             state = (
                 "pending"
@@ -337,19 +290,19 @@ def conversation(info: RunInfo, steps: Iterable[StepInfo]) -> list[dict[str, Any
                     "type": "error",
                     "position": step.position,
                     "label": _step_label(step),
-                    "error": error_json(step.error),
+                    "error": error_view(step.error),
                 }
             )
     _resolve_handoffs(items)
     if info.status is RunStatus.COMPLETED:
         items.append({"type": "result", "result": info.result})
     elif info.error is not None:
-        items.append({"type": "error", "position": None, "label": "run", "error": error_json(info.error)})
+        items.append({"type": "error", "position": None, "label": "run", "error": error_view(info.error)})
     return items
 
 
 def _model_items(step: StepInfo, calls: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    agent = step.name.removeprefix("model:")
+    agent = _agent_of(step)
     if step.status == "failed":
         return [
             {
@@ -357,7 +310,7 @@ def _model_items(step: StepInfo, calls: dict[str, dict[str, Any]]) -> list[dict[
                 "position": step.position,
                 "agent": agent,
                 "label": _step_label(step),
-                "error": error_json(step.error),
+                "error": error_view(step.error),
             }
         ]
     if step.status != "done":

@@ -32,6 +32,7 @@ from .._exceptions import (
     UsageError,
 )
 from .._usage import RunUsage, usage
+from ..agents import approval_call_id, approval_message
 from . import _api
 from ._index import RunIndex
 from ._openapi import openapi_spec
@@ -365,7 +366,7 @@ def create_app(
         assert call_id is not None
         always = bool(data.get("always", False))
         info = await engine.get(run_id)
-        if _api.APPROVAL_PREFIX + call_id not in info.waiting_for and info.status.finished:
+        if approval_message(call_id) not in info.waiting_for and info.status.finished:
             raise RunFinished(f"run {run_id!r} has already finished; there is nothing to approve")
         if approved:
             await approve(engine, run_id, call_id, always=always)
@@ -486,6 +487,6 @@ def _run_cli(info: RunInfo) -> dict[str, str]:
     if info.status in (RunStatus.FAILED, RunStatus.RUNNING, RunStatus.PENDING):
         out["resume"] = _api.cli_for("resume", info.run_id)
     for name in info.waiting_for:
-        if not name.startswith(_api.APPROVAL_PREFIX):
+        if approval_call_id(name) is None:
             out[f"send:{name}"] = _api.cli_for("send", info.run_id, name=name, payload={})
     return out
