@@ -82,11 +82,13 @@ PUBLIC = {
         "workflow",
     ],
     "stead.agents": [
+        "MODEL_CALLS",
         "MODEL_RETRY",
         "SESSION_RETRY",
         "TOOL_RETRY",
         "DurableModel",
         "JournaledSession",
+        "ModelCallOptions",
         "ModelNotConfigured",
         "RunSession",
         "SteadAgentRunner",

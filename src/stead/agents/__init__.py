@@ -12,14 +12,17 @@ from ._provider import ModelNotConfigured, env_provider
 from ._request import normalize_tool_output, response_from_json, response_to_json
 from ._runner import SteadAgentRunner, install
 from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
+from ._stream import MODEL_CALLS, ModelCallOptions
 from ._tools import TOOL_RETRY
 
 __all__ = [
+    "MODEL_CALLS",
     "MODEL_RETRY",
     "SESSION_RETRY",
     "TOOL_RETRY",
     "DurableModel",
     "JournaledSession",
+    "ModelCallOptions",
     "ModelNotConfigured",
     "RunSession",
     "SteadAgentRunner",

@@ -12,16 +12,19 @@ from typing import Any
 
 from agents import Model, ModelResponse, ModelSettings, ModelTracing
 from agents.agent_output import AgentOutputSchemaBase
+from agents.exceptions import ModelBehaviorError
 from agents.handoffs import Handoff
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tool import Tool
-from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.responses import Response
 
 from .._context import Scope, StepAttributes, StepCall, current_scope
+from .._exceptions import StepFailed
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
 from ._remote import model_remote
 from ._request import ModelRequest, call_model, model_name_of, response_from_json
+from ._stream import MODEL_CALLS, events_of
 from ._usage import execute_model_step
 
 __all__ = ["MODEL_RETRY", "DurableModel"]
@@ -58,6 +61,7 @@ class DurableModel(Model):
             fn=fn,
             args_json=fingerprint,
             retry=self.retry,
+            timeout=MODEL_CALLS.timeout,
             kind="model",
             summary=f"model · {self.agent_name} · {self.model}",
             attributes=StepAttributes(agent=self.agent_name, model=self.model, show_while_running=True),
@@ -130,8 +134,10 @@ class DurableModel(Model):
                 yield event
             return
         response = Response.model_validate(await self._journaled(scope, request))
-        # One synthetic terminal event carries the whole response; the runner builds its items from it.
-        yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)
+        # The provider's events rebuilt from the journaled response: the same live and on replay, on every
+        # engine (watchers outside the run got the tokens live, as `text` events).
+        for event in events_of(response):
+            yield event
 
     async def _journaled(self, scope: Scope, request: ModelRequest) -> Any:
         """The call as a model step: its journaled JSON, from the live call or from the journal."""
@@ -140,4 +146,9 @@ class DurableModel(Model):
             return await call_model(self.inner, request)
 
         step = self._step(call, request.fingerprint(), request)
-        return await execute_model_step(scope, self.agent_name, self.model, step)
+        try:
+            return await execute_model_step(scope, self.agent_name, self.model, step)
+        except StepFailed as failed:
+            if failed.error_type == ModelBehaviorError.__name__:
+                raise ModelBehaviorError(failed.message) from None  # what the SDK raises for that answer
+            raise

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents import FunctionTool, Model, ModelSettings, ModelTracing
-from agents.agent_output import AgentOutputSchemaBase
+from agents.agent_output import AgentOutputSchema, AgentOutputSchemaBase
+from agents.exceptions import ModelBehaviorError
 from agents.handoffs import Handoff
 from agents.tool import Tool
 from agents.tool_context import ToolContext
@@ -196,6 +197,7 @@ def _fields(model: Model, request: ModelRequest) -> dict[str, Any] | None:
                     "plain": output.is_plain_text(),
                     "schema": None if output.is_plain_text() else output.json_schema(),
                     "strict": output.is_strict_json_schema(),
+                    "type": _type_location(output),
                 },
                 "previous_response_id": request.previous_response_id,
                 "conversation_id": request.conversation_id,
@@ -208,6 +210,15 @@ def _fields(model: Model, request: ModelRequest) -> dict[str, Any] | None:
     except SerializationError:
         return None
     return form
+
+
+def _type_location(output: AgentOutputSchemaBase) -> str | None:
+    """Where the output type is defined ("module:Qualname"), so that the worker validates answers with it."""
+    kind = getattr(output, "output_type", None)
+    module, qualname = getattr(kind, "__module__", None), getattr(kind, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
 
 
 def model_remote(
@@ -368,8 +379,35 @@ class _OutputStandIn(AgentOutputSchemaBase):
     def is_strict_json_schema(self) -> bool:
         return bool(self.form["strict"])
 
-    def validate_json(self, json_str: str) -> Any:  # pragma: no cover - validated in the workflow
-        return json.loads(json_str)
+    def validate_json(self, json_str: str) -> Any:
+        """Check an answer as the workflow's schema will: with the output type when this worker has it."""
+        schema = self._located()
+        if schema is not None:
+            return schema.validate_json(json_str)
+        try:
+            return json.loads(json_str)
+        except ValueError as error:
+            raise ModelBehaviorError(
+                f"Invalid JSON when parsing {json_str} for {self.name()}: {error}"
+            ) from None
+
+    def _located(self) -> AgentOutputSchemaBase | None:
+        where = self.form.get("type")
+        if not isinstance(where, str):
+            return None
+        module_name, _, qualname = where.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None and not module_name.startswith("_stead_app_"):
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                return None
+        found: Any = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if not isinstance(found, type):
+            return None
+        return AgentOutputSchema(found, strict_json_schema=self.is_strict_json_schema())
 
 
 @remote_handler(MODEL_HANDLER)

@@ -14,18 +14,22 @@ from typing import Any
 
 from agents import Model, ModelResponse, ModelSettings, ModelTracing
 from agents.agent_output import AgentOutputSchemaBase
+from agents.exceptions import ModelBehaviorError
 from agents.handoffs import Handoff
+from agents.items import ItemHelpers
 from agents.tool import Tool
-from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
+from openai.types.responses import ResponseCompletedEvent, ResponseOutputMessage, ResponseTextDeltaEvent
 from pydantic import TypeAdapter
 
 from .. import _serde
 from .._events import emit
 from .._exceptions import SerializationError
+from ._stream import MODEL_CALLS, assembled_response, idle_guarded, streams_alike
 
 __all__ = [
     "ModelRequest",
     "call_model",
+    "check_final_output",
     "model_name_of",
     "normalize_tool_output",
     "response_from_json",
@@ -102,19 +106,53 @@ class ModelRequest:
 
 
 async def call_model(model: Model, request: ModelRequest) -> Any:
-    """Call ``model``; return what a model step journals (a streamed call's tokens go out as ``text`` events)."""
+    """Call ``model``; return what a model step journals (tokens go out as ``text`` events for watchers).
+
+    A plain call streams under the hood when the model's stream assembles into what ``get_response`` returns
+    (``MODEL_CALLS.stream_tokens``). An answer the SDK will reject (``ModelBehaviorError``: a final output that
+    is not valid for the agent's ``output_type``) fails the step at once, so that ``stead resume`` asks again.
+    """
     args, kwargs = request.arguments()
+    idle = MODEL_CALLS.idle_timeout
     if not request.stream:
-        return response_to_json(await model.get_response(*args, **kwargs))
+        if MODEL_CALLS.stream_tokens and streams_alike(model, request.model_settings):
+            response = await assembled_response(model, args, kwargs, idle)
+        else:
+            response = await model.get_response(*args, **kwargs)
+        check_final_output(response.output, request.output_schema)
+        return response_to_json(response)
     completed = None
-    async for event in model.stream_response(*args, **kwargs):
+    async for event in idle_guarded(model.stream_response(*args, **kwargs), idle):
         if isinstance(event, ResponseTextDeltaEvent):
             emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
         elif isinstance(event, ResponseCompletedEvent):
             completed = event.response
     if completed is None:
         raise ConnectionError("the model's stream ended without a response.completed event")
+    check_final_output(completed.output, request.output_schema)
     return completed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def check_final_output(output: list[Any], schema: AgentOutputSchemaBase | None) -> None:
+    """Raise the SDK's ``ModelBehaviorError`` (not retried) if ``output`` ends the turn with an invalid final
+    output for ``schema``, as the runner would find it: the last message's text, when no tool is called."""
+    if schema is None or schema.is_plain_text():
+        return
+    if any(
+        not isinstance(item, ResponseOutputMessage)
+        for item in output
+        if getattr(item, "type", "") != "reasoning"
+    ):
+        return  # tool calls or handoffs: not a final answer
+    messages = [item for item in output if isinstance(item, ResponseOutputMessage)]
+    text = ItemHelpers.extract_text(messages[-1]) if messages else None
+    if not text:
+        return
+    try:
+        schema.validate_json(text)
+    except ModelBehaviorError as error:
+        error.stead_retryable = False  # type: ignore[attr-defined]  # the same answer fails the same way
+        raise
 
 
 def normalize_tool_output(value: Any) -> Any:

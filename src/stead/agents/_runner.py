@@ -19,6 +19,7 @@ from agents.tool import Tool
 
 from .._context import current_scope, uuid4
 from ._approvals import settle as settle_approvals
+from ._hooks import quiet_agent_hooks, quiet_run_hooks
 from ._identity import agent_run
 from ._model import DurableModel
 from ._provider import env_provider, is_default_provider
@@ -48,6 +49,13 @@ def _durable_config(run_config: RunConfig | dict[str, Any] | None) -> RunConfig:
     return dataclasses.replace(config, **changes) if changes else config
 
 
+def _quiet_on_replay(starting_agent: Agent[Any], kwargs: dict[str, Any]) -> None:
+    """Hooks fire once: not again for work the journal answers."""
+    quiet_agent_hooks(starting_agent)
+    if kwargs.get("hooks") is not None:
+        kwargs["hooks"] = quiet_run_hooks(kwargs["hooks"])
+
+
 class SteadAgentRunner(AgentRunner):
     """The SDK's runner, made durable when called from workflow code."""
 
@@ -56,6 +64,7 @@ class SteadAgentRunner(AgentRunner):
         if scope is None:
             return await super().run(starting_agent, input, **kwargs)
         with agent_run(scope) as run:
+            _quiet_on_replay(starting_agent, kwargs)
             kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
             kwargs["session"] = use_in_run(kwargs.get("session"), run.id)  # reads and writes become steps
             result = await super().run(starting_agent, input, **kwargs)
@@ -73,6 +82,7 @@ class SteadAgentRunner(AgentRunner):
             return super().run_streamed(starting_agent, input, **kwargs)
         # The SDK's background task copies the context now, agent run included.
         with agent_run(scope) as run:
+            _quiet_on_replay(starting_agent, kwargs)
             kwargs["run_config"] = _durable_config(kwargs.get("run_config"))
             kwargs["session"] = use_in_run(kwargs.get("session"), run.id)
             return super().run_streamed(starting_agent, input, **kwargs)
