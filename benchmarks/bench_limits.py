@@ -24,7 +24,7 @@ from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from openai import AsyncOpenAI
 
 import stead
-from stead.testing.fake_openai import FakeOpenAIServer, ProviderLimit
+from stead.testing import FakeOpenAIServer, ProviderLimit
 
 set_tracing_disabled(True)
 logging.getLogger("openai.agents").setLevel(logging.CRITICAL)

@@ -32,6 +32,7 @@ __all__ = [
     "LimiterStore",
     "MemoryLimiterStore",
     "Reservation",
+    "acquire",
     "configured_limit",
     "parse_limits",
     "rate_limit",
