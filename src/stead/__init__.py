@@ -55,6 +55,7 @@ from ._exceptions import (
     WaitTimeout,
     WorkflowNotFound,
 )
+from ._limits import Limit, rate_limit
 from ._retry import RetryPolicy
 from ._usage import AgentUsage, Budget, Price, PriceTable, RunUsage, TokenUsage, budget, prices, usage
 from ._workflow import Step, Workflow, step, workflow
@@ -72,6 +73,7 @@ __all__ = [
     "EngineUnavailable",
     "ErrorInfo",
     "ExtraMissing",
+    "Limit",
     "InvalidArguments",
     "LeaseLost",
     "NonDeterminismError",
@@ -107,6 +109,7 @@ __all__ = [
     "WorkflowNotFound",
     "__version__",
     "budget",
+    "rate_limit",
     "connect",
     "emit",
     "in_workflow",

@@ -53,8 +53,9 @@ from .. import _serde
 from .._exceptions import SerializationError, UsageError
 from .._workflow import RemoteContext, remote_handler
 from ._identity import AgentRun
+from ._limits import limited, store_of
 from ._provider import env_provider, is_env_client
-from ._request import ModelRequest, call_model, normalize_tool_output
+from ._request import ModelRequest, call_model, model_name_of, normalize_tool_output
 
 __all__ = ["MODEL_HANDLER", "TOOL_HANDLER", "model_remote", "tool_remote"]
 
@@ -454,7 +455,10 @@ async def model(data: Any, ctx: RemoteContext) -> Any:
             stream=bool(fields.get("stream")),
             tracing=tracing,
         )
-        return await call_model(model, request)
+        # Temporal workers share no store: the limit holds per worker process there (see stead._limits).
+        return await limited(
+            store_of(None), model_name_of(model), request, lambda: call_model(model, request)
+        )
 
 
 def _find_tool(name: str, module_name: str, attr: str) -> FunctionTool:

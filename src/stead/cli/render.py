@@ -366,6 +366,10 @@ class EventPrinter:
             then = f"; retrying in {retry:.1f}s, ignore its text above" if retry is not None else ""
             self._line(f"   ✗ attempt {event.attempt} failed: {(data or {}).get('error')}{then}")
             self._open.pop(event.position, None)
+        elif event.kind == "rate_limited":
+            self._line(
+                f"   waiting for rate limit on {(data or {}).get('key')} ({(data or {}).get('wait', 0):.1f}s)"
+            )
         elif event.kind == "step_done":
             if not self._at_line_start:
                 self._line("")

@@ -13,15 +13,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
+from ..._limits import LimitState
 from ..journal import Event, RunRow, StepRow, StoredEvent
 
 __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 2
 """1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
@@ -139,6 +142,7 @@ class SqliteStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout: float = 30.0) -> None:
         self.path = path
         self._conn = _open(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._limits_ready = False
 
     def close(self) -> None:
         self._conn.close()
@@ -496,6 +500,25 @@ class SqliteStore:
             "SELECT COUNT(*) FROM messages WHERE run_id = ? AND consumed_by IS NULL", (run_id,)
         ).fetchone()
         return int(row[0])
+
+    # -- rate limits (stead._limits) ----------------------------------------------------------------------------
+
+    def update_limit(self, key: str, change: Callable[[LimitState], tuple[LimitState, T]]) -> T:
+        """Apply ``change`` to the limiter record of ``key`` in one transaction, for every process alike."""
+        if not self._limits_ready:
+            # Its own table, made on first use: a database that never limits keeps its schema as it was.
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS limits (key TEXT PRIMARY KEY, state TEXT NOT NULL)"
+            )
+            self._limits_ready = True
+        with self.transaction() as conn:
+            row = conn.execute("SELECT state FROM limits WHERE key = ?", (key,)).fetchone()
+            state, value = change(LimitState.from_json(row[0] if row is not None else None))
+            conn.execute(
+                "INSERT INTO limits (key, state) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state",
+                (key, state.to_json()),
+            )
+        return value
 
 
 Store = SqliteStore  # the name it had before the journal runtime moved out

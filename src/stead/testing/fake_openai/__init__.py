@@ -30,6 +30,7 @@ call argument strings; cached and reasoning tokens are 0.
 """
 
 from ._faults import Drop, DropMidStream, Fault, ReplyLike, Slow
+from ._limit import ProviderLimit
 from ._main import main
 from ._replies import Reply, Text, ToolCall, Usage
 from ._requests import FakeRequest, Responder, ToolOutput
@@ -42,6 +43,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeRequest",
     "Fault",
+    "ProviderLimit",
     "Reply",
     "ReplyLike",
     "Responder",

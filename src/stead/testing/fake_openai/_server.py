@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import socket
@@ -16,6 +17,7 @@ from typing import Any, Literal, Self, cast
 
 from ._chat import chat_chunks, chat_final
 from ._faults import REPLY_TYPES, Drop, Fault, Plan, ReplyLike, check_reply, error_body, plan_of
+from ._limit import ProviderLimit, RateBuckets
 from ._rendered import Rendered, render
 from ._requests import FakeRequest, Responder
 from ._responses import responses_events, responses_final
@@ -189,7 +191,8 @@ class FakeOpenAIServer:
     ``responder`` is a list of replies (one per request, in order) or a callable
     ``(FakeRequest) -> reply``. Use as a context manager or call ``start``/``stop``.
     With ``log_path`` every answered request is appended as one JSON line
-    (index, path, api, model, stream, status, outcome).
+    (index, path, api, model, stream, status, outcome). With ``limit`` (a ``ProviderLimit``) it answers 429
+    with Retry-After beyond the provider's requests and tokens per period, as token buckets refilled continuously.
     """
 
     def __init__(
@@ -200,6 +203,7 @@ class FakeOpenAIServer:
         port: int = 0,
         log_path: str | os.PathLike[str] | None = None,
         verbose: bool = False,
+        limit: ProviderLimit | None = None,
     ) -> None:
         self._script: list[ReplyLike] | None
         self._callable: Callable[[FakeRequest], ReplyLike] | None
@@ -216,6 +220,8 @@ class FakeOpenAIServer:
         self._port = port
         self._log_path = log_path
         self.verbose = verbose
+        self._buckets = RateBuckets(limit) if limit is not None else None
+        self._rate_limited = 0
 
         self._lock = threading.Lock()
         self._next_reply = 0
@@ -305,6 +311,12 @@ class FakeOpenAIServer:
         """Requests answered in full with a non-fault reply."""
         with self._lock:
             return self._completed
+
+    @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 because they went beyond the server's ``limit``."""
+        with self._lock:
+            return self._rate_limited
 
     @property
     def errors(self) -> list[str]:
@@ -413,6 +425,17 @@ class FakeOpenAIServer:
             return "fault"
 
         rendered = render(request, base, self._next_id)
+        if self._buckets is not None:
+            wait = self._buckets.take(rendered.input_tokens + rendered.output_tokens)
+            if wait is not None:
+                with self._lock:
+                    self._rate_limited += 1
+                retry = {
+                    "retry-after-ms": str(max(1, round(wait * 1000))),
+                    "retry-after": str(math.ceil(wait)),
+                }
+                handler.send_json(429, error_body(429), retry)
+                return "rate_limited"
         headers = {"x-request-id": f"req_fake_{request.index}"}
         if request.stream:
             return self._answer_stream(handler, request, plan, rendered, headers)
