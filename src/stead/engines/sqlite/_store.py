@@ -9,14 +9,16 @@ Every write made on behalf of a run is fenced by its lease token: a worker that 
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
 from ..journal import Event, RunRow, StepRow, StoredEvent
@@ -25,6 +27,57 @@ __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
 SCHEMA_VERSION = 2
 """1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
+
+logger = logging.getLogger("stead")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _write_trouble(exc: sqlite3.OperationalError) -> str | None:
+    """What a write error says about the file, if it is one a worker should wait out rather than fail for."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "locked by another process"
+    if "full" in text:
+        return "disk full"
+    if "disk i/o error" in text:
+        return "disk I/O error"
+    return None
+
+
+def _retrying(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Retry a worker's write until the file takes it: a lock held beyond the busy timeout, or a full disk, must
+    not fail a healthy run nor kill the worker. Each method is one transaction, rolled back before a retry."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        store = args[0]
+        assert isinstance(store, SqliteStore)
+        delay, trouble = 0.05, None
+        while True:
+            try:
+                result = method(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                why = _write_trouble(exc)
+                if why is None:
+                    raise
+                if store._conn.in_transaction:
+                    store._conn.execute("ROLLBACK")
+                if why != trouble:
+                    logger.warning(
+                        "stead: cannot write %s (%s: %s); retrying until it can", store.path, why, exc
+                    )
+                    trouble = why
+                time.sleep(delay)  # the worker can do nothing useful without its journal: it waits in place
+                delay = min(delay * 2, 2.0)
+                continue
+            if trouble is not None:
+                logger.warning("stead: %s is writable again", store.path)
+            return result
+
+    return wrapper
+
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -257,6 +310,7 @@ class SqliteStore:
         params.append(limit)
         return [RunRow(*r) for r in self._conn.execute(sql, params)]
 
+    @_retrying
     def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
         """Take the run if nobody took it since we looked (compare-and-set on the lease token)."""
         with self.transaction() as conn:
@@ -270,6 +324,7 @@ class SqliteStore:
                 return None
             return _run(conn, run_id)
 
+    @_retrying
     def renew(self, owner: str, lease_until: float) -> set[str]:
         """Extend every lease this worker holds; return the runs it still holds."""
         with self.transaction() as conn:
@@ -279,6 +334,7 @@ class SqliteStore:
             rows = conn.execute("SELECT run_id FROM runs WHERE owner = ? AND status = 'running'", (owner,))
             return {r[0] for r in rows}
 
+    @_retrying
     def suspend(self, run_id: str, token: int, wake_at: float | None, state_json: str | None) -> None:
         """Give the run up while it only waits: no worker holds it until its wake condition (see _WAKES)."""
         with self.transaction() as conn:
@@ -291,6 +347,7 @@ class SqliteStore:
     def suspended_runs(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT run_id FROM runs WHERE suspended = 1")]
 
+    @_retrying
     def release(self, run_id: str, token: int) -> None:
         self._conn.execute(
             "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = ? AND lease_token = ?",
@@ -306,6 +363,7 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
+    @_retrying
     def finish_run(
         self,
         run_id: str,
@@ -385,6 +443,7 @@ class SqliteStore:
             out.setdefault(position, []).append(error_json)
         return out
 
+    @_retrying
     def record_step(
         self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
     ) -> None:
@@ -416,6 +475,7 @@ class SqliteStore:
             self._fence(conn, run_id, token, state_json)
             conn.execute(sql, (*values, run_id, token))
 
+    @_retrying
     def record_attempt(
         self,
         run_id: str,
@@ -436,6 +496,7 @@ class SqliteStore:
 
     # -- events --------------------------------------------------------------------------------------------------
 
+    @_retrying
     def append_events(self, run_id: str, token: int, events: list[Event]) -> None:
         """Append (position, attempt, kind, data_json, at) events of a run this worker holds."""
         with self.transaction() as conn:
@@ -469,6 +530,7 @@ class SqliteStore:
             )
         return None
 
+    @_retrying
     def consume_message(
         self, run_id: str, token: int, name: str, step: StepRow, state_json: str | None
     ) -> str | None:
