@@ -179,10 +179,19 @@ _UPSERT_STEP = _INSERT_STEP + (
 
 
 # A suspended run wakes up when cancelled, when its earliest timer is due, or when a message it waits for arrives.
-_WAKES = (
-    "(cancel_requested = 1 OR wake_at <= ? OR EXISTS (SELECT 1 FROM messages m WHERE m.run_id = runs.run_id "
-    "AND m.consumed_by IS NULL AND m.name IN (SELECT s.name FROM steps s WHERE s.run_id = runs.run_id "
-    "AND s.kind = 'wait' AND s.status = 'pending')))"
+# Each branch is served by an index (see _CLAIM_INDEXES), so the cost does not grow with the parked runs.
+_WOKEN = (
+    "SELECT run_id FROM runs WHERE suspended = 1 AND cancel_requested = 1 "
+    "UNION SELECT run_id FROM runs WHERE suspended = 1 AND wake_at <= ? "
+    "UNION SELECT m.run_id FROM messages m WHERE m.consumed_by IS NULL AND EXISTS (SELECT 1 FROM steps s "
+    "WHERE s.run_id = m.run_id AND s.kind = 'wait' AND s.status = 'pending' AND s.name = m.name)"
+)
+_RUN_COLUMNS_OF_RUNS = ", ".join(f"runs.{c}" for c in RUN_COLUMNS.split(", "))
+_CLAIM_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_parked_cancel ON runs (cancel_requested) WHERE suspended = 1",
+    "CREATE INDEX IF NOT EXISTS runs_parked_timer ON runs (wake_at) WHERE suspended = 1",
+    "CREATE INDEX IF NOT EXISTS runs_awake ON runs (status, created_at) WHERE suspended = 0",
+    "CREATE INDEX IF NOT EXISTS messages_unconsumed ON messages (run_id) WHERE consumed_by IS NULL",
 )
 
 
@@ -295,20 +304,29 @@ class SqliteStore:
         host_prefix: str,
         limit: int,
     ) -> list[RunRow]:
-        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later)."""
-        sql = (
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') "
-            f"AND workflow IN ({','.join('?' * len(workflows))}) "
-            "AND (owner IS NULL OR lease_until < ? OR owner LIKE ?) "
-            f"AND (suspended = 0 OR {_WAKES})"
+        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later).
+        Unowned runs come first, so that runs held by other live workers of this host never hide them."""
+        in_workflows = f"workflow IN ({','.join('?' * len(workflows))})"
+        only = "" if run_ids is None else f" AND run_id IN ({','.join('?' * len(run_ids))})"
+        only_params = list(run_ids or ())
+        awake = (
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') AND suspended = 0 "
+            f"AND {in_workflows} AND (owner IS NULL OR lease_until < ? OR owner LIKE ?){only} "
+            "ORDER BY owner IS NOT NULL, created_at LIMIT ?"
         )
-        params: list[Any] = [*workflows, now, host_prefix + "%", now]
-        if run_ids is not None:
-            sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
-            params.extend(run_ids)
-        sql += " ORDER BY created_at LIMIT ?"
-        params.append(limit)
-        return [RunRow(*r) for r in self._conn.execute(sql, params)]
+        rows = [
+            RunRow(*r)
+            for r in self._conn.execute(awake, [*workflows, now, host_prefix + "%", *only_params, limit])
+        ]
+        # Parked runs are found through what wakes them (indexed), never by looking at each of them.
+        woken = (
+            f"SELECT {_RUN_COLUMNS_OF_RUNS} FROM ({_WOKEN}) AS woken CROSS JOIN runs ON runs.run_id = woken.run_id "
+            f"WHERE suspended = 1 AND status IN ('pending', 'running') AND {in_workflows}"
+            f"{only.replace('run_id', 'runs.run_id')} ORDER BY created_at LIMIT ?"
+        )
+        rows += [RunRow(*r) for r in self._conn.execute(woken, [now, *workflows, *only_params, limit])]
+        rows.sort(key=lambda row: (row.owner is not None, row.created_at))
+        return rows[:limit]
 
     @_retrying
     def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
@@ -336,7 +354,7 @@ class SqliteStore:
 
     @_retrying
     def suspend(self, run_id: str, token: int, wake_at: float | None, state_json: str | None) -> None:
-        """Give the run up while it only waits: no worker holds it until its wake condition (see _WAKES)."""
+        """Give the run up while it only waits: no worker holds it until its wake condition (see _WOKEN)."""
         with self.transaction() as conn:
             self._fence(conn, run_id, token, state_json)
             conn.execute(
@@ -691,6 +709,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
             if version < 2:
                 _migrate_to_2(conn)
+        for statement in _CLAIM_INDEXES:  # added to files of any schema version: older stead ignores them
+            conn.execute(statement)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
