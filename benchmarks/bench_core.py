@@ -69,8 +69,11 @@ def floor_ms(directory: Path, n: int) -> float:
     return elapsed / n * 1000
 
 
+SYNCHRONOUS = "NORMAL"
+
+
 async def step_ms(directory: Path, workflow: stead.Workflow[[int], int], n: int) -> float:
-    engine = stead.connect(f"sqlite:///{directory}/steps.db")
+    engine = stead.connect(f"sqlite:///{directory}/steps.db?synchronous={SYNCHRONOUS}")
     try:
         handle = await engine.start(workflow, n)
         start = time.perf_counter()
@@ -108,7 +111,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--synchronous", default="NORMAL", help="the journal's durability: NORMAL, FULL or EXTRA"
+    )
     args = parser.parse_args()
+    global SYNCHRONOUS
+    SYNCHRONOUS = args.synchronous.upper()
 
     results: dict[str, list[float]] = {"floor": [], "step": [], "sync_step": [], "runs": []}
     for _ in range(args.repeat):

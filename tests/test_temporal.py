@@ -61,6 +61,8 @@ def test_url_options() -> None:
         stead.connect("temporal://localhost:7233?colour=blue")
     with pytest.raises(stead.UsageError, match="heartbeat must be positive"):
         stead.connect("temporal://localhost:7233?heartbeat=0")
+    with pytest.raises(stead.UsageError, match="port 0 in 'temporal://localhost:0' names no server"):
+        stead.connect("temporal://localhost:0")
 
 
 def test_without_temporalio_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

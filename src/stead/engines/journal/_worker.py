@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import time
 import uuid
 from collections.abc import Iterable
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from ._engine import JournalEngine
 
 __all__ = ["JournalWorker"]
+
+_CLAIM_BATCH = 4
+"""Runs a worker claims per wake-up: with more waiting it comes back after a short random pause, which leaves the
+other workers that woke up too their share instead of the first one taking everything."""
 
 
 class JournalWorker(Worker):
@@ -72,7 +77,7 @@ class JournalWorker(Worker):
                 if now >= next_renew:
                     self._renew(now)
                     next_renew = now + self.engine.lease / 3
-                self._claim(now)
+                claimed_all = self._claim(now)
                 for run_id in self.store.cancel_requested(list(self.active)):
                     if run_id not in self._cancelling:
                         self.cancel_run(run_id)
@@ -82,6 +87,8 @@ class JournalWorker(Worker):
                 timeout = min(1.0, self.engine.lease / 3)
                 if self.engine.suspend_after > 0:
                     timeout = min(timeout, self.engine.suspend_after / 2)
+                if claimed_all:
+                    timeout = random.uniform(0.002, 0.02)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout)
         finally:
@@ -127,13 +134,14 @@ class JournalWorker(Worker):
     def _claimable(self, row: RunRow, now: float) -> bool:
         return row.run_id not in self.active and not lease_held(row, self.engine.host, now)
 
-    def _claim(self, now: float) -> None:
-        free = self.concurrency - len(self.active)
+    def _claim(self, now: float) -> bool:
+        """Claim up to a batch of runs; True if the batch was full (more may be waiting)."""
+        free = min(self.concurrency - len(self.active), _CLAIM_BATCH)
         if free <= 0 or (self.only is not None and not self.only):
-            return
+            return False
         only = sorted(self.only - set(self.active)) if self.only is not None else None
         if only is not None and not only:
-            return
+            return False
         candidates = self.store.candidates(list(self.workflows), only, now, self.engine.host + "/", free * 2)
         for row in candidates:
             if free <= 0:
@@ -149,6 +157,7 @@ class JournalWorker(Worker):
             )
             self.active[row.run_id] = task
             self.engine._local[row.run_id] = (task, self)
+        return free == 0
 
     async def _execute(self, row: RunRow) -> None:
         run_id, token = row.run_id, row.lease_token

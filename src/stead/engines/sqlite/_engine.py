@@ -26,7 +26,7 @@ class SqliteEngine(JournalEngine):
 
     def __init__(self, url: str, *, lease: float | None = None, poll_interval: float | None = None) -> None:
         options = SqliteOptions.from_url(url, lease=lease, poll=poll_interval)
-        store = SqliteStore(options.path, synchronous=options.synchronous)
+        store = SqliteStore(options.path, synchronous=options.synchronous, busy_timeout=options.busy_timeout)
         super().__init__(url, store, options, options.path)
         self.path = options.path
         self.poll_interval = options.poll

@@ -29,12 +29,20 @@ class SqliteOptions(JournalOptions):
     poll: float = 0.02
     """Seconds between two looks at the file for changes made by other processes."""
 
+    busy_timeout: float = 30.0
+    """Seconds a write waits for another process's lock before the worker logs it and keeps retrying."""
+    """Seconds between two looks at the file for changes made by other processes."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.synchronous not in _SYNCHRONOUS:
             raise UsageError(f"synchronous={self.synchronous}: use NORMAL, FULL or EXTRA")
         if not (math.isfinite(self.poll) and self.poll > 0):
             raise UsageError(f"poll={self.poll:g}: use a positive number of seconds (the default is 0.02)")
+        if not (math.isfinite(self.busy_timeout) and self.busy_timeout >= 0):
+            raise UsageError(
+                f"busy_timeout={self.busy_timeout:g}: use a number of seconds >= 0 (the default is 30)"
+            )
 
     @classmethod
     def accepted(cls) -> list[str]:

@@ -9,14 +9,16 @@ Every write made on behalf of a run is fenced by its lease token: a worker that 
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
 from ..._limits import LimitState
@@ -28,6 +30,57 @@ T = TypeVar("T")
 
 SCHEMA_VERSION = 2
 """1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
+
+logger = logging.getLogger("stead")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _write_trouble(exc: sqlite3.OperationalError) -> str | None:
+    """What a write error says about the file, if it is one a worker should wait out rather than fail for."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "locked by another process"
+    if "full" in text:
+        return "disk full"
+    if "disk i/o error" in text:
+        return "disk I/O error"
+    return None
+
+
+def _retrying(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Retry a worker's write until the file takes it: a lock held beyond the busy timeout, or a full disk, must
+    not fail a healthy run nor kill the worker. Each method is one transaction, rolled back before a retry."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        store = args[0]
+        assert isinstance(store, SqliteStore)
+        delay, trouble = 0.05, None
+        while True:
+            try:
+                result = method(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                why = _write_trouble(exc)
+                if why is None:
+                    raise
+                if store._conn.in_transaction:
+                    store._conn.execute("ROLLBACK")
+                if why != trouble:
+                    logger.warning(
+                        "stead: cannot write %s (%s: %s); retrying until it can", store.path, why, exc
+                    )
+                    trouble = why
+                time.sleep(delay)  # the worker can do nothing useful without its journal: it waits in place
+                delay = min(delay * 2, 2.0)
+                continue
+            if trouble is not None:
+                logger.warning("stead: %s is writable again", store.path)
+            return result
+
+    return wrapper
+
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,10 +182,19 @@ _UPSERT_STEP = _INSERT_STEP + (
 
 
 # A suspended run wakes up when cancelled, when its earliest timer is due, or when a message it waits for arrives.
-_WAKES = (
-    "(cancel_requested = 1 OR wake_at <= ? OR EXISTS (SELECT 1 FROM messages m WHERE m.run_id = runs.run_id "
-    "AND m.consumed_by IS NULL AND m.name IN (SELECT s.name FROM steps s WHERE s.run_id = runs.run_id "
-    "AND s.kind = 'wait' AND s.status = 'pending')))"
+# Each branch is served by an index (see _CLAIM_INDEXES), so the cost does not grow with the parked runs.
+_WOKEN = (
+    "SELECT run_id FROM runs WHERE suspended = 1 AND cancel_requested = 1 "
+    "UNION SELECT run_id FROM runs WHERE suspended = 1 AND wake_at <= ? "
+    "UNION SELECT m.run_id FROM messages m WHERE m.consumed_by IS NULL AND EXISTS (SELECT 1 FROM steps s "
+    "WHERE s.run_id = m.run_id AND s.kind = 'wait' AND s.status = 'pending' AND s.name = m.name)"
+)
+_RUN_COLUMNS_OF_RUNS = ", ".join(f"runs.{c}" for c in RUN_COLUMNS.split(", "))
+_CLAIM_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_parked_cancel ON runs (cancel_requested) WHERE suspended = 1",
+    "CREATE INDEX IF NOT EXISTS runs_parked_timer ON runs (wake_at) WHERE suspended = 1",
+    "CREATE INDEX IF NOT EXISTS runs_awake ON runs (status, created_at) WHERE suspended = 0",
+    "CREATE INDEX IF NOT EXISTS messages_unconsumed ON messages (run_id) WHERE consumed_by IS NULL",
 )
 
 
@@ -246,21 +308,31 @@ class SqliteStore:
         host_prefix: str,
         limit: int,
     ) -> list[RunRow]:
-        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later)."""
-        sql = (
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') "
-            f"AND workflow IN ({','.join('?' * len(workflows))}) "
-            "AND (owner IS NULL OR lease_until < ? OR owner LIKE ?) "
-            f"AND (suspended = 0 OR {_WAKES})"
+        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later).
+        Unowned runs come first, so that runs held by other live workers of this host never hide them."""
+        in_workflows = f"workflow IN ({','.join('?' * len(workflows))})"
+        only = "" if run_ids is None else f" AND run_id IN ({','.join('?' * len(run_ids))})"
+        only_params = list(run_ids or ())
+        awake = (
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') AND suspended = 0 "
+            f"AND {in_workflows} AND (owner IS NULL OR lease_until < ? OR owner LIKE ?){only} "
+            "ORDER BY owner IS NOT NULL, created_at LIMIT ?"
         )
-        params: list[Any] = [*workflows, now, host_prefix + "%", now]
-        if run_ids is not None:
-            sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
-            params.extend(run_ids)
-        sql += " ORDER BY created_at LIMIT ?"
-        params.append(limit)
-        return [RunRow(*r) for r in self._conn.execute(sql, params)]
+        rows = [
+            RunRow(*r)
+            for r in self._conn.execute(awake, [*workflows, now, host_prefix + "%", *only_params, limit])
+        ]
+        # Parked runs are found through what wakes them (indexed), never by looking at each of them.
+        woken = (
+            f"SELECT {_RUN_COLUMNS_OF_RUNS} FROM ({_WOKEN}) AS woken CROSS JOIN runs ON runs.run_id = woken.run_id "
+            f"WHERE suspended = 1 AND status IN ('pending', 'running') AND {in_workflows}"
+            f"{only.replace('run_id', 'runs.run_id')} ORDER BY created_at LIMIT ?"
+        )
+        rows += [RunRow(*r) for r in self._conn.execute(woken, [now, *workflows, *only_params, limit])]
+        rows.sort(key=lambda row: (row.owner is not None, row.created_at))
+        return rows[:limit]
 
+    @_retrying
     def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
         """Take the run if nobody took it since we looked (compare-and-set on the lease token)."""
         with self.transaction() as conn:
@@ -274,6 +346,7 @@ class SqliteStore:
                 return None
             return _run(conn, run_id)
 
+    @_retrying
     def renew(self, owner: str, lease_until: float) -> set[str]:
         """Extend every lease this worker holds; return the runs it still holds."""
         with self.transaction() as conn:
@@ -283,8 +356,9 @@ class SqliteStore:
             rows = conn.execute("SELECT run_id FROM runs WHERE owner = ? AND status = 'running'", (owner,))
             return {r[0] for r in rows}
 
+    @_retrying
     def suspend(self, run_id: str, token: int, wake_at: float | None, state_json: str | None) -> None:
-        """Give the run up while it only waits: no worker holds it until its wake condition (see _WAKES)."""
+        """Give the run up while it only waits: no worker holds it until its wake condition (see _WOKEN)."""
         with self.transaction() as conn:
             self._fence(conn, run_id, token, state_json)
             conn.execute(
@@ -295,6 +369,7 @@ class SqliteStore:
     def suspended_runs(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT run_id FROM runs WHERE suspended = 1")]
 
+    @_retrying
     def release(self, run_id: str, token: int) -> None:
         self._conn.execute(
             "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = ? AND lease_token = ?",
@@ -310,6 +385,7 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
+    @_retrying
     def finish_run(
         self,
         run_id: str,
@@ -389,6 +465,7 @@ class SqliteStore:
             out.setdefault(position, []).append(error_json)
         return out
 
+    @_retrying
     def record_step(
         self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
     ) -> None:
@@ -420,6 +497,7 @@ class SqliteStore:
             self._fence(conn, run_id, token, state_json)
             conn.execute(sql, (*values, run_id, token))
 
+    @_retrying
     def record_attempt(
         self,
         run_id: str,
@@ -440,6 +518,7 @@ class SqliteStore:
 
     # -- events --------------------------------------------------------------------------------------------------
 
+    @_retrying
     def append_events(self, run_id: str, token: int, events: list[Event]) -> None:
         """Append (position, attempt, kind, data_json, at) events of a run this worker holds."""
         with self.transaction() as conn:
@@ -473,6 +552,7 @@ class SqliteStore:
             )
         return None
 
+    @_retrying
     def consume_message(
         self, run_id: str, token: int, name: str, step: StepRow, state_json: str | None
     ) -> str | None:
@@ -652,6 +732,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
             if version < 2:
                 _migrate_to_2(conn)
+        for statement in _CLAIM_INDEXES:  # added to files of any schema version: older stead ignores them
+            conn.execute(statement)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -61,9 +61,16 @@ class TemporalOptions:
             raise UsageError(f"not a Temporal engine URL: {url!r}; expected temporal://host:port?namespace=…")
         try:
             host = parts.hostname or "localhost"
-            port = parts.port or DEFAULT_PORT
+            port = parts.port
         except ValueError as exc:
             raise UsageError(f"bad address in {url!r}: {exc}") from None
+        if port is None:
+            port = DEFAULT_PORT
+        elif port == 0:
+            # `or DEFAULT_PORT` once turned port 0 into 7233 silently: a different server than the one named.
+            raise UsageError(
+                f"port 0 in {url!r} names no server; give the Temporal frontend's port (default 7233)"
+            )
         values: dict[str, object] = {"host": host, "port": port}
         routes: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
