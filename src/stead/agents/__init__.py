@@ -12,7 +12,7 @@ from ._provider import ModelNotConfigured, env_provider
 from ._request import normalize_tool_output, response_from_json, response_to_json
 from ._runner import SteadAgentRunner, install
 from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
-from ._tools import TOOL_RETRY
+from ._toolcall import TOOL_RETRY, ToolOptions, tool_defaults, tool_options
 
 __all__ = [
     "MODEL_RETRY",
@@ -23,6 +23,7 @@ __all__ = [
     "ModelNotConfigured",
     "RunSession",
     "SteadAgentRunner",
+    "ToolOptions",
     "approval_call_id",
     "approval_message",
     "approve",
@@ -33,4 +34,6 @@ __all__ = [
     "reject",
     "response_from_json",
     "response_to_json",
+    "tool_defaults",
+    "tool_options",
 ]
