@@ -18,7 +18,7 @@ from agents.tool import FunctionTool, Tool
 from agents.tool_context import ToolContext
 
 from .. import _serde
-from .._context import StepCall, current_scope
+from .._context import StepAttributes, StepCall, current_scope
 from .._exceptions import SerializationError
 from ._identity import current_agent_run, nested_identity, reset_nested
 from ._remote import tool_remote
@@ -111,6 +111,12 @@ def _durable(tool: FunctionTool) -> FunctionTool:
             retry=retry,
             kind="tool",
             summary=f"tool · {name}",
+            attributes=StepAttributes(
+                agent=getattr(getattr(ctx, "agent", None), "name", None),
+                tool=name,
+                call_id=call_id if isinstance(call_id, str) and call_id else None,
+                show_while_running=True,
+            ),
             position=position,
             remote=tool_remote(tool, ctx, arguments, retry, on_bug) if impl is not None else None,
         )
