@@ -14,6 +14,7 @@ context the call changed (so that a replay leaves the same context as the live r
 from __future__ import annotations
 
 import contextvars
+import copy
 import dataclasses
 import importlib
 import sys
@@ -234,7 +235,8 @@ def context_fields(context: Any) -> dict[str, Any]:
     for name in names:
         value = context[name] if isinstance(context, dict) else getattr(context, name, None)
         try:
-            out[name] = _serde.to_json_value(value, f"the run context's field {name!r}")
+            # A copy: JSON data made of plain values is the live object itself, which the tool may mutate.
+            out[name] = copy.deepcopy(_serde.to_json_value(value, f"the run context's field {name!r}"))
         except SerializationError:
             continue  # a field that cannot be journaled (a client, a lock) is the program's own business
     return out
