@@ -18,7 +18,7 @@ from stead.testing.pytest import FakeModels
 calls: Counter[str] = Counter()
 state: dict[str, Any] = {}
 SDK_ERROR_TEXT = "An error occurred while running the tool. Please try again."
-FAST = stead.RetryPolicy(max_attempts=4, initial_interval=0.01, jitter=0)
+FAST = stead.RetryPolicy(max_attempts=4, initial_interval=0.2, jitter=0)
 
 
 @pytest.fixture(autouse=True)
