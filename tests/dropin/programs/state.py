@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, ReplyLike, ToolCall
 
-from ._kit import ISSUE, effect, program, tag
+from ._kit import effect, program, tag
 
 # -- forcing tool use, three ways, with a tool that returns a pydantic model -----------------------------------
 
