@@ -94,6 +94,7 @@ PUBLIC = {
         "ModelNotConfigured",
         "RunSession",
         "SteadAgentRunner",
+        "ToolOptions",
         "approval_call_id",
         "approval_message",
         "approve",
@@ -104,6 +105,8 @@ PUBLIC = {
         "reject",
         "response_from_json",
         "response_to_json",
+        "tool_defaults",
+        "tool_options",
     ],
     "stead.testing": [
         "OFFLINE_API_KEY",

@@ -13,7 +13,7 @@ from ._request import normalize_tool_output, response_from_json, response_to_jso
 from ._runner import SteadAgentRunner, install
 from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
 from ._stream import MODEL_CALLS, ModelCallOptions
-from ._tools import TOOL_RETRY
+from ._toolcall import TOOL_RETRY, ToolOptions, tool_defaults, tool_options
 
 __all__ = [
     "MODEL_CALLS",
@@ -26,6 +26,7 @@ __all__ = [
     "ModelNotConfigured",
     "RunSession",
     "SteadAgentRunner",
+    "ToolOptions",
     "approval_call_id",
     "approval_message",
     "approve",
@@ -36,4 +37,6 @@ __all__ = [
     "reject",
     "response_from_json",
     "response_to_json",
+    "tool_defaults",
+    "tool_options",
 ]

@@ -51,11 +51,20 @@ from pydantic import TypeAdapter
 
 from .. import _serde
 from .._exceptions import SerializationError, UsageError
+from .._retry import RetryPolicy
 from .._workflow import RemoteContext, remote_handler
 from ._identity import AgentRun
 from ._limits import limited, store_of
 from ._provider import env_provider, is_env_client
 from ._request import ModelRequest, call_model, model_name_of, normalize_tool_output
+from ._toolcall import (
+    TOOL_RETRY,
+    OnBug,
+    context_type_name,
+    implementation_of,
+    resolve_context_type,
+    run_attempt,
+)
 
 __all__ = ["MODEL_HANDLER", "TOOL_HANDLER", "model_remote", "tool_remote"]
 
@@ -293,7 +302,7 @@ def _locate(tool: FunctionTool) -> tuple[str, str] | None:
 
 
 def tool_remote(
-    tool: FunctionTool, ctx: ToolContext[Any], arguments: str
+    tool: FunctionTool, ctx: ToolContext[Any], arguments: str, retry: RetryPolicy, on_bug: OnBug
 ) -> Callable[[], tuple[str, Any] | None]:
     """The travelling form of a function tool call (None from the builder unless defined at module level)."""
     call_id = getattr(ctx, "tool_call_id", None)
@@ -312,11 +321,19 @@ def tool_remote(
             "module": where[0],
             "arguments": arguments,
             "call_id": call_id,
+            "on_bug": on_bug,
+            "max_attempts": retry.max_attempts,
         }
+        excluded = [e if isinstance(e, str) else e.__qualname__ for e in retry.non_retryable]
+        if excluded:
+            data["non_retryable"] = excluded
         if where[1] != tool.name:
             data["attr"] = where[1]
         if context is not None:
             data["context"] = context
+            context_type = context_type_name(ctx.context)
+            if context_type is not None:
+                data["context_type"] = context_type
         return TOOL_HANDLER, data
 
     return build
@@ -489,14 +506,35 @@ def _find_tool(name: str, module_name: str, attr: str) -> FunctionTool:
     )
 
 
+def _typed_context(data: dict[str, Any]) -> Any:
+    """The run context as the workflow's type (a dataclass, a pydantic model), else as its JSON."""
+    context = data.get("context")
+    name = data.get("context_type")
+    cls = resolve_context_type(str(name)) if name else None
+    if cls is None:
+        return context
+    try:
+        return _serde.decode(context, cls, "the run context")
+    except SerializationError:
+        return context
+
+
 @remote_handler(TOOL_HANDLER)
 async def tool(data: Any, ctx: RemoteContext) -> Any:
-    """Invoke a module-level function tool with the model's arguments; return its output as JSON data."""
+    """Run one attempt of a module-level function tool with the model's arguments (``_toolcall.run_attempt``)."""
     found = _find_tool(str(data["tool"]), str(data["module"]), str(data.get("attr") or data["tool"]))
     context: ToolContext[Any] = ToolContext(
-        context=data.get("context"),
+        context=_typed_context(data),
         tool_name=found.name,
         tool_call_id=str(data.get("call_id") or ""),
         tool_arguments=str(data["arguments"]),
     )
-    return normalize_tool_output(await found.on_invoke_tool(context, str(data["arguments"])))
+    impl = implementation_of(found)
+    if impl is None:  # pragma: no cover - only tools with the SDK's invoker travel
+        return normalize_tool_output(await found.on_invoke_tool(context, str(data["arguments"])))
+    retry = RetryPolicy(
+        max_attempts=int(data.get("max_attempts", TOOL_RETRY.max_attempts)),
+        non_retryable=tuple(str(n) for n in data.get("non_retryable", ())),
+    )
+    on_bug: OnBug = "model" if data.get("on_bug") == "model" else "stop"
+    return await run_attempt(found, impl, context, str(data["arguments"]), retry, on_bug)

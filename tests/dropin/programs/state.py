@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, ReplyLike, ToolCall
 
-from ._kit import ISSUE, effect, program, tag
+from ._kit import effect, program, tag
 
 # -- forcing tool use, three ways, with a tool that returns a pydantic model -----------------------------------
 
@@ -62,12 +62,6 @@ def forcing_script(agent: str, request: FakeRequest) -> ReplyLike:
         "default": "Model saw: city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
         "first_tool": "city='Tokyo' temperature_range='14-20C' conditions='Sunny with wind'",
         "custom": "Tokyo is Sunny with wind.",
-    },
-    xfail={
-        "workflow/temporal": ISSUE["13.2"],
-        "crash/temporal": ISSUE["13.2"],
-        "workflow/sqlite": ISSUE["13.2"],
-        "crash/sqlite": ISSUE["13.2"],
     },
 )
 async def forcing() -> dict[str, Any]:
@@ -163,12 +157,6 @@ def dataclass_script(agent: str, request: FakeRequest) -> ReplyLike:
     dataclass_script,
     park_after=2,
     expect={"custom": "Oslo peaks at 21C"},
-    xfail={
-        "workflow/temporal": ISSUE["13.2"],
-        "crash/temporal": ISSUE["13.2"],
-        "workflow/sqlite": ISSUE["13.2"],
-        "crash/sqlite": ISSUE["13.2"],
-    },
 )
 async def tool_dataclass() -> dict[str, Any]:
     talker = Agent(
@@ -237,11 +225,6 @@ def airline_script(agent: str, request: FakeRequest) -> ReplyLike:
             "flight_number": "FLT-123",
         }
     },
-    xfail={
-        "workflow/temporal": ISSUE["13.3t"],
-        "crash/temporal": ISSUE["13.3t"],
-        "crash/sqlite": ISSUE["13.3"],
-    },
 )
 async def airline() -> dict[str, Any]:
     seat_booking = Agent[AirlineAgentContext](
@@ -302,11 +285,6 @@ def cart_script(agent: str, request: FakeRequest) -> ReplyLike:
     cart_script,
     park_after=2,
     expect={"cart": {"items": ["apple", "pear"], "total": 1.25}},
-    xfail={
-        "workflow/temporal": ISSUE["13.3t"],
-        "crash/temporal": ISSUE["13.3t"],
-        "crash/sqlite": ISSUE["13.3"],
-    },
 )
 async def cart() -> dict[str, Any]:
     agent = Agent[Cart](
