@@ -10,9 +10,18 @@ from ._approvals import approval_call_id, approval_message, approve, reject
 from ._model import MODEL_RETRY, DurableModel
 from ._provider import ModelNotConfigured, env_provider
 from ._request import normalize_tool_output, response_from_json, response_to_json
-from ._runner import SteadAgentRunner, install
-from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
+from ._runner import SteadAgentRunner
+from ._runner import install as _install_runner
+from ._sessions import SESSION_RETRY, JournaledSession, RunSession, install_memory_sessions, journaled_session
 from ._tools import TOOL_RETRY
+
+
+def install() -> None:
+    """Make ``Runner.run`` durable inside workflows, and in-memory sessions run memory (idempotent). stead calls
+    it when a worker starts."""
+    _install_runner()
+    install_memory_sessions()
+
 
 __all__ = [
     "MODEL_RETRY",
