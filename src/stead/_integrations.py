@@ -34,6 +34,8 @@ async def release() -> None:
     global _workers
     _workers -= 1
     if _workers == 0 and _agents_done:
+        from .agents._mcp import close_connections
         from .agents._provider import close_providers
 
         await close_providers()
+        await close_connections()

@@ -7,6 +7,7 @@ writes are steps); :class:`RunSession` is conversation memory kept by the run it
 """
 
 from ._approvals import approval_call_id, approval_message, approve, reject
+from ._mcp import MCP_RETRY, install_mcp
 from ._model import MODEL_RETRY, DurableModel
 from ._provider import ModelNotConfigured, env_provider
 from ._request import normalize_tool_output, response_from_json, response_to_json
@@ -17,13 +18,15 @@ from ._tools import TOOL_RETRY
 
 
 def install() -> None:
-    """Make ``Runner.run`` durable inside workflows, and in-memory sessions run memory (idempotent). stead calls
-    it when a worker starts."""
+    """Make ``Runner.run`` durable inside workflows, in-memory sessions run memory, and MCP servers connect on
+    the worker (idempotent). stead calls it when a worker starts."""
     _install_runner()
     install_memory_sessions()
+    install_mcp()
 
 
 __all__ = [
+    "MCP_RETRY",
     "MODEL_RETRY",
     "SESSION_RETRY",
     "TOOL_RETRY",
