@@ -415,7 +415,7 @@ def test_interrupted_run_resumes(url: str) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert err.strip() == "interrupted; continue with: stead resume int-1"
+    assert err.strip() == f"interrupted; continue with: stead resume int-1 --engine {url}"
     info = api(url, lambda e: e.get("int-1"))
     assert info.status is stead.RunStatus.RUNNING
     assert info.waiting_for == ["go"]

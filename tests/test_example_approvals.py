@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -22,12 +21,10 @@ REQUEST = "Order 1042 arrived broken, please refund it"
 
 
 async def waiting(engine: stead.Engine, run_id: str) -> stead.RunInfo:
-    for _ in range(3000):
-        info = await engine.get(run_id)
-        if info.waiting_for:
-            return info
-        await asyncio.sleep(0.01)
-    raise AssertionError("the run never waited")
+    info = await engine.wait(run_id, 30, until="waiting")
+    if not info.waiting_for:
+        raise AssertionError(f"the run never waited: it {info.status}")
+    return info
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])

@@ -6,7 +6,6 @@ server, in this process, on 127.0.0.1) and runs the workflow through the Python 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections import Counter
@@ -85,14 +84,11 @@ def tool_step(tool: str) -> tuple[str, str]:
 
 
 async def until_waiting(engine: stead.Engine, run_id: str, name: str, timeout: float = 30) -> stead.RunInfo:
-    """Wait until the run waits for the message ``name`` (the engine API has no event for that: poll)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            info = await engine.get(run_id)
-            if info.waiting_for == [name]:
-                return info
-            assert not info.status.finished, f"the run ended ({info.status}) instead of waiting: {info.error}"
-            await asyncio.sleep(0.01)
+    """Wait until the run waits for the message ``name``."""
+    info = await engine.wait(run_id, timeout, until="waiting")
+    assert not info.status.finished, f"the run ended ({info.status}) instead of waiting: {info.error}"
+    assert info.waiting_for == [name]
+    return info
 
 
 # -- offline mode -----------------------------------------------------------------------------------------------

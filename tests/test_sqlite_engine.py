@@ -50,6 +50,46 @@ async def test_newer_schema_is_refused_and_runs_are_kept(tmp_path: Path) -> None
     conn.close()
 
 
+async def test_a_journal_of_schema_1_is_migrated_and_its_steps_get_attributes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/stead.db"
+    engine = stead.connect(url)
+    await engine.start(sequential, 2, run_id="old")
+    await engine.close()
+    usage = '{"usage": {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}}'
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        # The file as stead wrote it with schema 1: steps had no attributes, only names and summaries.
+        conn.execute("ALTER TABLE steps DROP COLUMN attributes_json")
+        conn.execute("UPDATE stead_meta SET value = '1' WHERE key = 'schema'")
+        conn.executemany(
+            "INSERT INTO steps (run_id, position, name, kind, status, result_json, attempts, summary, started_at) "
+            "VALUES ('old', ?, ?, ?, 'done', ?, 1, ?, ?)",
+            [
+                ("0:0/model:1", "model:Triage", "model", usage, "model · Triage · gpt-4o-mini", 1.0),
+                ("0:0/call_7", "tool:get_weather", "tool", '"sunny"', "tool · get_weather", 2.0),
+                ("0:1", "fetch", "step", "1", None, 3.0),
+            ],
+        )
+    conn.close()
+    engine = stead.connect(url)
+    try:
+        model, tool, plain = await engine.steps("old")
+        assert model.attributes == stead.StepAttributes(
+            agent="Triage", model="gpt-4o-mini", show_while_running=True
+        )
+        assert tool.attributes == stead.StepAttributes(
+            tool="get_weather", call_id="call_7", show_while_running=True
+        )
+        assert plain.attributes == stead.StepAttributes()
+        assert stead.usage([model, tool, plain]).agents["Triage"].by_model["gpt-4o-mini"].total_tokens == 12
+    finally:
+        await engine.close()
+    with sqlite3.connect(tmp_path / "stead.db") as conn:
+        assert conn.execute("SELECT value FROM stead_meta WHERE key = 'schema'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
+    conn.close()
+
+
 def test_bad_urls(tmp_path: Path) -> None:
     with pytest.raises(stead.UsageError, match="unknown engine URL"):
         stead.connect("postgres://localhost/db")
@@ -59,6 +99,21 @@ def test_bad_urls(tmp_path: Path) -> None:
         stead.connect(f"sqlite:///{tmp_path}/x.db?fast=yes")
     with pytest.raises(stead.DatabaseError, match="is a directory"):
         stead.connect(f"sqlite:///{tmp_path}")
+    with pytest.raises(stead.UsageError, match="the options are: lease, suspend, synchronous, poll"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?suspnd=1")
+    with pytest.raises(stead.UsageError, match="lease=0: a lease must last a positive number of seconds"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?lease=0")
+    with pytest.raises(stead.UsageError, match="suspend='soon'.*use a number of seconds"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?suspend=soon")
+    with pytest.raises(stead.UsageError, match="synchronous=OFF: use NORMAL, FULL or EXTRA"):
+        stead.connect(f"sqlite:///{tmp_path}/x.db?synchronous=off")
+
+
+def test_options_are_parsed_from_the_url(tmp_path: Path) -> None:
+    from stead.engines.sqlite import SqliteOptions
+
+    options = SqliteOptions.from_url(f"sqlite:///{tmp_path}/x.db?suspend=0&lease=2.5&synchronous=full")
+    assert options == SqliteOptions(path=f"{tmp_path}/x.db", lease=2.5, suspend=0.0, synchronous="FULL")
 
 
 async def test_missing_directories_are_created(tmp_path: Path) -> None:
@@ -129,10 +184,9 @@ async def test_idle_runs_are_suspended_and_woken_by_messages_and_timers(tmp_path
         handles = [await engine.start(waits_then_sleeps, f"go{i}") for i in range(20)]
         worker = engine.worker([waits_then_sleeps])
         async with worker:
-            changed = engine.changed()  # type: ignore[attr-defined]
-            while len(engine.store.suspended_runs()) < 20:  # type: ignore[attr-defined]
-                await changed.wait()
-                changed = engine.changed()  # type: ignore[attr-defined]
+            for handle in handles:
+                await engine.wait(handle.run_id, 20, until="suspended")
+            assert len(engine.store.suspended_runs()) == 20  # type: ignore[attr-defined]
             assert worker.active == {}, "suspended runs still hold a coroutine"  # type: ignore[attr-defined]
             await engine.send(handles[3].run_id, "go3", "three")
             assert await handles[3].result(timeout=20) == ["three", "slept"]

@@ -115,11 +115,8 @@ async def test_between_messages_the_run_is_suspended_and_its_memory_comes_back(t
             async with engine.worker([support_chat.support_chat]):
                 replies = []
                 for message in ("Where is my order 123?", "It arrived damaged, can I get a refund?", "Bye"):
-                    async with asyncio.timeout(30):  # the engine has no event for a suspension: poll
-                        while True:
-                            if "chat-1" in store.suspended_runs():
-                                break
-                            await asyncio.sleep(0.01)
+                    await engine.wait("chat-1", 30, until="suspended")
+                    assert "chat-1" in store.suspended_runs()
                     replies.append(await support_chat.ask(engine, "chat-1", message))
                 result = await handle.result(timeout=30)
     assert replies[1].startswith("Done: I've refunded $89.90 for order 123")
@@ -160,15 +157,15 @@ def test_the_example_documents_its_commands() -> None:
 
 
 async def until_waiting(engine_url: str, run_id: str, timeout: float = 60) -> None:
-    """Until the run exists and waits for a message (the engine API has no event for that: poll)."""
+    """Until the run exists and waits for a message."""
     async with stead.connect(engine_url) as engine, asyncio.timeout(timeout):
         while True:
             try:
-                if (await engine.get(run_id)).waiting_for == ["user"]:
-                    return
+                info = await engine.wait(run_id, until="waiting")
+                break
             except stead.RunNotFound:
-                pass
-            await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the CLI has not started it yet: no run to wait on
+        assert info.waiting_for == ["user"]
 
 
 @pytest.mark.slow

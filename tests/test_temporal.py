@@ -261,10 +261,7 @@ async def test_code_that_diverges_mid_history_leaves_the_run_waiting_with_the_re
 ) -> None:
     handle = await engine.start(waiter_v1)
     async with engine.worker([waiter_v1]):
-        for _ in range(200):
-            if (await engine.get(handle.run_id)).waiting_for == ["go"]:
-                break
-            await asyncio.sleep(0.05)
+        assert (await engine.wait(handle.run_id, 30, until="waiting")).waiting_for == ["go"]
     # Another worker, with changed code, replays the run from its history when the message arrives.
     async with engine.worker([waiter_v2_broken]):
         await engine.send(handle.run_id, "go")

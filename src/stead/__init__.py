@@ -5,7 +5,19 @@ journaled: a crashed run resumes where it stopped and never repeats a finished s
 embedded SQLite engine (the default) or on Temporal, chosen by an engine URL.
 """
 
-from ._context import Random, in_workflow, now, patched, publish, random, run_id, sleep, uuid4, wait_for
+from ._context import (
+    Random,
+    StepAttributes,
+    in_workflow,
+    now,
+    patched,
+    publish,
+    random,
+    run_id,
+    sleep,
+    uuid4,
+    wait_for,
+)
 from ._engine import (
     DEFAULT_ENGINE,
     Engine,
@@ -14,6 +26,7 @@ from ._engine import (
     RunInfo,
     RunStatus,
     StepInfo,
+    WaitUntil,
     Worker,
     connect,
 )
@@ -82,11 +95,13 @@ __all__ = [
     "SteadError",
     "SteadInterrupt",
     "Step",
+    "StepAttributes",
     "StepFailed",
     "StepInfo",
     "TokenUsage",
     "UsageError",
     "WaitTimeout",
+    "WaitUntil",
     "Worker",
     "Workflow",
     "WorkflowNotFound",

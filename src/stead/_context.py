@@ -13,7 +13,7 @@ import contextvars
 import hashlib
 import random as _random
 import uuid as _uuid
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ __all__ = [
     "Random",
     "RunRuntime",
     "Scope",
+    "StepAttributes",
     "StepCall",
     "current_scope",
     "derived_random",
@@ -46,6 +47,67 @@ __all__ = [
     "uuid4",
     "wait_for",
 ]
+
+
+@dataclass(frozen=True)
+class StepAttributes:
+    """What a step is, as data: timelines, usage and tracing read these, never the step's name or summary.
+
+    Journaled with the step (``to_json``) and returned in ``StepInfo.attributes``. Every field is optional; a
+    user's ``@stead.step`` has none.
+    """
+
+    agent: str | None = None
+    """The agent whose model call (or tool call) this is."""
+    model: str | None = None
+    """The model a model call asked."""
+    tool: str | None = None
+    """The tool a tool call ran."""
+    call_id: str | None = None
+    """The model's id of the tool call."""
+    show_while_running: bool = False
+    """Write the step's start before it runs (the embedded engine), so timelines show it while it takes its
+    time, and stream its attempt lifecycle (``attempt_started``, ...) to watchers."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Anything else a producer wants to tell (JSON data)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The attributes that are set, as JSON data."""
+        data: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("agent", self.agent),
+                ("model", self.model),
+                ("tool", self.tool),
+                ("call_id", self.call_id),
+            )
+            if value is not None
+        }
+        if self.show_while_running:
+            data["show_while_running"] = True
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepAttributes:
+        """The attributes back from ``to_json``'s data (None or anything unreadable: no attributes)."""
+        if not isinstance(data, Mapping):
+            return cls()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        extra = data.get("extra")
+        return cls(
+            agent=text("agent"),
+            model=text("model"),
+            tool=text("tool"),
+            call_id=text("call_id"),
+            show_while_running=data.get("show_while_running") is True,
+            extra=dict(extra) if isinstance(extra, Mapping) else {},
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +134,10 @@ class StepCall:
     """What the step is for ("step", "model", "tool", ...); shown in timelines."""
 
     summary: str | None = None
-    """One line for people: "model · Triage Agent · gpt-4o-mini"."""
+    """One line for people: "model · Triage Agent · gpt-4o-mini". Only shown, never parsed: see ``attributes``."""
+
+    attributes: StepAttributes = field(default_factory=StepAttributes)
+    """What the step is, as data (agent, model, tool, ...): journaled with it and returned in ``StepInfo``."""
 
     position: str | None = None
     """The step's identity in the run, for callers that know a stabler one than the task tree (an agent run's

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
+from ._context import StepAttributes
 from ._events import RunEvent
-from ._exceptions import RunCancelled, RunFailed, UsageError
+from ._exceptions import RunCancelled, RunFailed, SteadError, UsageError
 from ._workflow import Workflow
 
 __all__ = [
@@ -26,10 +27,16 @@ __all__ = [
     "RunInfo",
     "RunStatus",
     "StepInfo",
+    "WaitUntil",
     "Worker",
+    "check_message",
+    "check_until",
+    "check_worker",
     "connect",
     "engine_url",
+    "not_reached",
     "prepare_start",
+    "reached",
 ]
 
 R = TypeVar("R")
@@ -66,6 +73,8 @@ class ErrorInfo:
     message: str
     details: str | None = None
     """The traceback, where one was recorded."""
+    data: dict[str, Any] | None = None
+    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal)."""
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -77,19 +86,29 @@ class ErrorInfo:
             import traceback as tb
 
             details = "".join(tb.format_exception(error)).rstrip()
-        return cls(type(error).__name__, str(error), details)
+        data = error.error_data() if isinstance(error, SteadError) else None
+        return cls(type(error).__name__, str(error), details, data)
 
     def to_json(self) -> str:
         import json
 
-        return json.dumps({"type": self.type, "message": self.message, "details": self.details})
+        fields: dict[str, Any] = {"type": self.type, "message": self.message, "details": self.details}
+        if self.data is not None:
+            fields["data"] = self.data
+        return json.dumps(fields)
 
     @classmethod
     def from_json(cls, text: str) -> ErrorInfo:
         import json
 
         data = json.loads(text)
-        return cls(str(data.get("type", "Error")), str(data.get("message", "")), data.get("details"))
+        extra = data.get("data")
+        return cls(
+            str(data.get("type", "Error")),
+            str(data.get("message", "")),
+            data.get("details"),
+            extra if isinstance(extra, dict) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,8 @@ class StepInfo:
     summary: str | None = None
     attempt_errors: list[ErrorInfo] = field(default_factory=list)
     """Errors of the attempts that were retried."""
+    attributes: StepAttributes = field(default_factory=StepAttributes)
+    """What the step is, as data (agent, model, tool, ...), as its producer set it."""
 
     @property
     def duration(self) -> float | None:
@@ -186,6 +207,35 @@ def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
         raise RunCancelled(info.run_id)
     error = info.error or ErrorInfo("Error", "unknown failure")
     raise RunFailed(info.run_id, error.type, error.message, error.details)
+
+
+WaitUntil = Literal["finished", "waiting", "suspended"]
+"""A state ``Engine.wait`` waits for.
+
+* ``"finished"``: the run completed, failed or was cancelled;
+* ``"waiting"``: the run waits for a message or an approval (``RunInfo.waiting_for`` is not empty), or finished;
+* ``"suspended"``: the run waits and no worker holds it in memory (the embedded engine parks it after its
+  ``suspend`` seconds), or finished. Temporal evicts waiting runs by itself and does not say when: there it
+  means the same as ``"waiting"``.
+"""
+
+
+def check_until(until: str) -> None:
+    if until not in get_args(WaitUntil):
+        raise UsageError(
+            f"engine.wait(until={until!r}): use one of " + ", ".join(repr(u) for u in get_args(WaitUntil))
+        )
+
+
+def reached(info: RunInfo, until: WaitUntil) -> bool:
+    """Whether the run is in the state ``until`` as far as ``info`` tells (a suspension it cannot tell)."""
+    return info.status.finished or (until != "finished" and bool(info.waiting_for))
+
+
+def not_reached(run_id: str, until: WaitUntil, timeout: float | None, status: RunStatus) -> TimeoutError:
+    if until == "finished":
+        return TimeoutError(f"run {run_id!r} did not finish within {timeout}s (it is {status})")
+    return TimeoutError(f"run {run_id!r} was not {until} within {timeout}s (it is {status})")
 
 
 class Worker(abc.ABC):
@@ -264,8 +314,11 @@ class Engine(abc.ABC):
         """Ask a run to stop; an idle run is cancelled at once."""
 
     @abc.abstractmethod
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
-        """Wait until the run finishes; raise TimeoutError after ``timeout`` seconds."""
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, until: WaitUntil = "finished"
+    ) -> RunInfo:
+        """Wait until the run reaches the state ``until`` (see ``WaitUntil``; a finished run has reached every
+        state) and return its information; raise TimeoutError after ``timeout`` seconds."""
 
     @abc.abstractmethod
     async def reopen(self, run_id: str) -> RunInfo:
@@ -318,6 +371,26 @@ def prepare_start(
             "or digit"
         )
     return run_id, args_json
+
+
+def check_message(name: str) -> None:
+    """What every engine checks before it sends a message."""
+    if not name or not isinstance(name, str):
+        raise UsageError(f"a message needs a name (a non-empty string), got {name!r}")
+
+
+def check_worker(workflows: Iterable[Workflow[..., Any]], concurrency: int) -> dict[str, Workflow[..., Any]]:
+    """What every engine checks before it makes a worker; returns the workflows by name."""
+    by_name: dict[str, Workflow[..., Any]] = {}
+    for wf in workflows:
+        if not isinstance(wf, Workflow):
+            raise UsageError(f"a worker runs @stead.workflow functions, got {wf!r}")
+        by_name[wf.name] = wf
+    if not by_name:
+        raise UsageError("a worker needs at least one @stead.workflow")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
+    return by_name
 
 
 def engine_url(url: str | None = None) -> str:

@@ -30,8 +30,7 @@ and control flow that user code must not swallow::
 
 from __future__ import annotations
 
-import ast
-import re
+from typing import Any
 
 __all__ = [
     "BudgetExceeded",
@@ -62,6 +61,11 @@ __all__ = [
 class SteadError(Exception):
     """Root of every error stead raises."""
 
+    def error_data(self) -> dict[str, Any] | None:
+        """What the error says as JSON data, journaled with it (``ErrorInfo.data``) so that it can be rebuilt
+        without reading its message; None for errors that only have a message."""
+        return None
+
 
 # -- misuse ---------------------------------------------------------------------------------------------------
 
@@ -85,13 +89,56 @@ class SerializationError(UsageError):
 class RunIdConflict(UsageError):
     """A run with this id already exists with other arguments or another workflow."""
 
+    @classmethod
+    def other_workflow(cls, run_id: str, existing: str, wanted: str) -> RunIdConflict:
+        return cls(
+            f"run {run_id!r} already exists for workflow {existing!r}, not {wanted!r}; choose another run id"
+        )
+
+    @classmethod
+    def other_arguments(cls, run_id: str, given_json: str, recorded_json: str | None = None) -> RunIdConflict:
+        """``recorded_json``: the existing run's arguments, where the engine can tell them."""
+        was = f"{_short(recorded_json)}, now " if recorded_json is not None else "now "
+        return cls(
+            f"run {run_id!r} already exists with other arguments ({was}{_short(given_json)}); choose another run "
+            "id, or pass the same arguments to get that run"
+        )
+
 
 class RunNotFound(UsageError, LookupError):
     """No run has this id."""
 
+    @classmethod
+    def missing(cls, run_id: str, where: str) -> RunNotFound:
+        """``where``: the engine's place, as in "in stead.db" or "on localhost:7233"."""
+        return cls(f"no run {run_id!r} {where}; `stead ls` lists the runs")
+
 
 class RunFinished(UsageError):
     """The run has already finished; it takes no more messages or cancellations."""
+
+    @classmethod
+    def no_messages(cls, run_id: str, status: str) -> RunFinished:
+        return cls(
+            f"run {run_id!r} has already {_past(status)}; it takes no more messages. Start a new run instead."
+        )
+
+    @classmethod
+    def no_cancel(cls, run_id: str, status: str) -> RunFinished:
+        return cls(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
+
+    @classmethod
+    def no_reopen(cls, run_id: str, status: str) -> RunFinished:
+        return cls(f"run {run_id!r} has {_past(status)}; only failed or unfinished runs resume")
+
+
+def _past(status: str) -> str:
+    """A finished run's status as a verb: "completed", "failed", "been cancelled"."""
+    return "been cancelled" if status == "cancelled" else str(status)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ExtraMissing(UsageError, ImportError):
@@ -150,12 +197,16 @@ class StepFailed(RunError):
     step's own exception, which is also chained as ``__cause__`` when the step ran in this process.
     """
 
-    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+    def __init__(
+        self, step: str, error_type: str, message: str, attempts: int, data: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}")
         self.step = step
         self.error_type = error_type
         self.message = message
         self.attempts = attempts
+        self.data = data
+        """The step's error as data, where it was a stead error that has some (``SteadError.error_data``)."""
 
 
 class WaitTimeout(RunError, TimeoutError):
@@ -178,14 +229,6 @@ class NonDeterminismError(RunError):
         self.position = position
         self.recorded = recorded
         self.requested = requested
-
-
-_BUDGET_MESSAGE = re.compile(
-    r"^(?P<what>token|cost) budget exceeded: the run has used (?P<spent>\$?[0-9.]+)(?: tokens)? in "
-    r"(?P<calls>[0-9]+) model calls?(?:, and its next call (?:sends|costs) at least (?P<next>\$?[0-9.]+)"
-    r"(?: tokens)?)?; the limit is (?P<limit>\$?[0-9.]+)(?: tokens)?\. The model call of agent (?P<agent>.*) "
-    r"was not made\.$"
-)
 
 
 class BudgetExceeded(RunError):
@@ -226,29 +269,32 @@ class BudgetExceeded(RunError):
         self.agent = agent
         self.calls = calls
 
+    def error_data(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "spent": self.spent,
+            "maximum": self.maximum,
+            "next_call": self.next_call,
+            "agent": self.agent,
+            "calls": self.calls,
+        }
+
     @classmethod
-    def from_message(cls, message: str) -> BudgetExceeded | None:
-        """The exception again from its message (as journaled), or None if the message is not one of ours."""
-        match = _BUDGET_MESSAGE.match(message)
-        if match is None:
+    def from_data(cls, data: Any) -> BudgetExceeded | None:
+        """The exception again from its ``error_data`` (as journaled), or None if the data is not a refusal's."""
+        if not isinstance(data, dict) or data.get("limit") not in ("tokens", "cost_usd"):
             return None
-
-        def number(text: str | None) -> float:
-            return float(text.lstrip("$")) if text else 0.0
-
-        limit = "tokens" if match["what"] == "token" else "cost_usd"
         try:
-            agent = ast.literal_eval(match["agent"])
-        except (ValueError, SyntaxError):
-            agent = None
-        return cls(
-            limit,
-            number(match["spent"]),
-            number(match["limit"]),
-            number(match["next"]),
-            agent if isinstance(agent, str) else None,
-            int(match["calls"]),
-        )
+            return cls(
+                str(data["limit"]),
+                float(data["spent"]),
+                float(data["maximum"]),
+                float(data.get("next_call") or 0.0),
+                data["agent"] if isinstance(data.get("agent"), str) else None,
+                int(data.get("calls") or 0),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 # -- control flow ---------------------------------------------------------------------------------------------

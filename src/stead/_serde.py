@@ -17,7 +17,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import SerializationError
 
-__all__ = ["decode", "dumps", "fingerprint", "loads", "to_json_value"]
+__all__ = ["decode", "dumps", "fingerprint", "loads", "step_result", "to_json_value"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 
@@ -52,6 +52,12 @@ def dumps(value: Any, what: str) -> str:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError as exc:  # NaN/inf, circular references
         raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def step_result(step: str, value: Any) -> tuple[Any, str]:
+    """What a step returned, as JSON data and as its JSON text; every engine checks a result with this."""
+    data = to_json_value(value, f"the result of step {step!r}")
+    return data, dumps(data, f"the result of step {step!r}")
 
 
 def loads(text: str | None) -> Any:

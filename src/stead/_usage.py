@@ -36,7 +36,6 @@ __all__ = [
     "RunUsage",
     "TokenUsage",
     "budget",
-    "model_of_step",
     "prices",
     "tokens_of_result",
     "usage",
@@ -363,21 +362,6 @@ class RunUsage:
         }
 
 
-def model_of_step(name: str, summary: str | None) -> tuple[str, str] | None:
-    """``(agent, model)`` of a model step, from its name ``model:<agent>`` and summary ``model · <agent> · <model>``."""
-    if not name.startswith("model:"):
-        return None
-    agent = name[len("model:") :]
-    model = "unknown"
-    if summary:
-        prefix = f"model · {agent} · "
-        if summary.startswith(prefix):
-            model = summary[len(prefix) :]
-        elif " · " in summary:
-            model = summary.rsplit(" · ", 1)[1]
-    return agent, model
-
-
 def tokens_of_result(result: Any) -> TokenUsage | None:
     """The usage in a model step's result (a ``ModelResponse`` or a Responses API ``Response``, as JSON)."""
     return TokenUsage.from_json(result.get("usage")) if isinstance(result, Mapping) else None
@@ -396,10 +380,10 @@ def usage(steps: Iterable[StepInfo] | None = None) -> RunUsage:
     for step in steps:
         if step.kind != "model" or step.status != "done":
             continue
-        who = model_of_step(step.name, step.summary)
+        agent = step.attributes.agent
         tokens = tokens_of_result(step.result)
-        if who is not None and tokens is not None:
-            calls.append((who[0], who[1], tokens))
+        if agent is not None and tokens is not None:
+            calls.append((agent, step.attributes.model or "unknown", tokens))
     return RunUsage.of(calls)
 
 

@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import _observe
 from ._events import current_attempt
-from ._usage import model_of_step, prices, tokens_of_result
+from ._usage import prices, tokens_of_result
 
 if TYPE_CHECKING:
     from ._context import StepCall
@@ -180,17 +180,18 @@ class _Exporter:
                 context = _run_context(current.run_id)
         elif call.position is not None:
             attributes["stead.step.position"] = call.position
-        who = model_of_step(call.name, call.summary) if call.kind == "model" else None
-        if who is not None:
+        step = call.attributes
+        model = step.model if call.kind == "model" else None
+        if model is not None:
             attributes["gen_ai.operation.name"] = "chat"
-            attributes["gen_ai.agent.name"] = who[0]
-            attributes["gen_ai.request.model"] = who[1]
-        elif call.kind == "tool":
+            attributes["gen_ai.request.model"] = model
+            if step.agent is not None:
+                attributes["gen_ai.agent.name"] = step.agent
+        elif step.tool is not None:
             attributes["gen_ai.operation.name"] = "execute_tool"
-            attributes["gen_ai.tool.name"] = call.name.removeprefix("tool:")
-            position = attributes.get("stead.step.position")
-            if isinstance(position, str) and "/" in position:
-                attributes["gen_ai.tool.call.id"] = position.rsplit("/", 1)[1]
+            attributes["gen_ai.tool.name"] = step.tool
+            if step.call_id is not None:
+                attributes["gen_ai.tool.call.id"] = step.call_id
         kind = _api.SpanKind.CLIENT if call.kind == "model" else _api.SpanKind.INTERNAL
         with self.tracer.start_as_current_span(
             call.summary or call.name,
@@ -206,14 +207,14 @@ class _Exporter:
                 span.record_exception(error)
                 span.set_status(_error_status(error))
                 raise
-            if who is not None and outcome.returned:
+            if model is not None and outcome.returned:
                 tokens = tokens_of_result(outcome.result)
                 if tokens is not None:
                     span.set_attribute("gen_ai.usage.input_tokens", tokens.input_tokens)
                     span.set_attribute("gen_ai.usage.output_tokens", tokens.output_tokens)
                     span.set_attribute("stead.usage.cached_input_tokens", tokens.cached_input_tokens)
                     span.set_attribute("stead.usage.total_tokens", tokens.total_tokens)
-                    price = prices.lookup(who[1])
+                    price = prices.lookup(model)
                     if price is not None:
                         span.set_attribute("stead.cost_usd", price.cost(tokens))
 

@@ -93,6 +93,16 @@ async def test_model_and_tool_calls_are_steps(engine: stead.Engine, fake_openai:
         ("model", "model · Weather · gpt-4o-mini"),
     ] or sorted(s.summary or "" for s in steps[1:3]) == ["tool · get_forecast", "tool · get_weather"]
     assert steps[2].result in ("sunny in Paris", {"city": "Rome", "days": [{"high": 21}, {"high": 19}]})
+    # What each step is, as data: usage and tracing read these, not names or summaries.
+    assert steps[0].attributes == stead.StepAttributes(
+        agent="Weather", model="gpt-4o-mini", show_while_running=True
+    )
+    tools = sorted((s.attributes for s in steps if s.kind == "tool"), key=lambda a: a.tool or "")
+    assert [(a.agent, a.tool, a.show_while_running) for a in tools] == [
+        ("Weather", "get_forecast", True),
+        ("Weather", "get_weather", True),
+    ]
+    assert {s.position.rsplit("/", 1)[1] for s in steps if s.kind == "tool"} == {a.call_id for a in tools}
 
 
 async def test_replay_makes_no_calls_and_gives_the_same_output_items_and_usage(

@@ -38,12 +38,10 @@ async def waits_for_a_message() -> Any:
 
 
 async def waiting_for_approval(engine: stead.Engine, run_id: str) -> stead.RunInfo:
-    for _ in range(2000):
-        info = await engine.get(run_id)
-        if info.waiting_for:
-            return info
-        await asyncio.sleep(0.01)
-    raise AssertionError("the run never waited for an approval")
+    info = await engine.wait(run_id, 20, until="waiting")
+    if not info.waiting_for:
+        raise AssertionError(f"the run never waited for an approval: it {info.status}")
+    return info
 
 
 async def test_approve_runs_the_tool_once(engine: stead.Engine, server: FakeOpenAIServer) -> None:

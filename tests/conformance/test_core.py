@@ -417,6 +417,21 @@ async def test_messages_are_delivered_in_order_once(engine: stead.Engine) -> Non
         await engine.send(handle.run_id, "user", "late")
     with pytest.raises(stead.RunNotFound):
         await engine.send("no-such-run", "user", "x")
+    # Both engines say it in the same words (the core's).
+    with pytest.raises(stead.RunFinished, match="already completed; it takes no more messages"):
+        await engine.send(handle.run_id, "user", "late")
+    with pytest.raises(stead.RunFinished, match="already completed; there is nothing to cancel"):
+        await engine.cancel(handle.run_id)
+    with pytest.raises(stead.RunFinished, match="has completed; only failed or unfinished runs resume"):
+        await engine.reopen(handle.run_id)
+    with pytest.raises(stead.RunNotFound, match="no run 'no-such-run' .*; `stead ls` lists the runs"):
+        await engine.send("no-such-run", "user", "x")
+    with pytest.raises(stead.UsageError, match="a message needs a name"):
+        await engine.send(handle.run_id, "", "x")
+    with pytest.raises(stead.UsageError, match="a worker needs at least one @stead.workflow"):
+        engine.worker([])
+    with pytest.raises(stead.UsageError, match="concurrency must be at least 1, got 0"):
+        engine.worker([conversation], concurrency=0)
 
 
 async def test_wait_timeout(engine: stead.Engine) -> None:
@@ -432,14 +447,43 @@ async def test_cancel_a_waiting_run_and_a_pending_run(engine: stead.Engine) -> N
     with pytest.raises(stead.RunCancelled):
         await pending.result(timeout=20)
     async with engine.worker([conversation]):
-        for _ in range(500):
-            if (await engine.get(waiting.run_id)).waiting_for == ["user"]:
-                break
-            await asyncio.sleep(0.01)
+        assert (await engine.wait(waiting.run_id, 20, until="waiting")).waiting_for == ["user"]
         await engine.cancel(waiting.run_id)
         with pytest.raises(stead.RunCancelled):
             await waiting.result(timeout=20)
     assert (await engine.get(waiting.run_id)).status is stead.RunStatus.CANCELLED
+
+
+async def test_wait_until_a_run_waits_for_a_message(engine: stead.Engine) -> None:
+    handle = await engine.start(conversation, 2)
+    with pytest.raises(TimeoutError, match="was not waiting within 0.2s"):
+        await engine.wait(handle.run_id, 0.2, until="waiting")  # no worker: it cannot wait yet
+    async with engine.worker([conversation]):
+        info = await engine.wait(handle.run_id, 20, until="waiting")
+        assert info.waiting_for == ["user"] and not info.status.finished
+        await engine.send(handle.run_id, "user", "one")
+        # Until the run takes it, it still waits: "waiting" is a state, not an event.
+        assert (await engine.wait(handle.run_id, 20, until="waiting")).waiting_for == ["user"]
+        await engine.send(handle.run_id, "user", "two")
+        finished = await engine.wait(handle.run_id, 20)
+    assert finished.status is stead.RunStatus.COMPLETED and finished.result == ["one", "two"]
+    # A finished run has reached every state: nothing to wait for.
+    states: tuple[stead.WaitUntil, ...] = ("finished", "waiting", "suspended")
+    for until in states:
+        assert (await engine.wait(handle.run_id, 1, until=until)).status is stead.RunStatus.COMPLETED
+    with pytest.raises(stead.UsageError, match="until='idle'.*'finished', 'waiting', 'suspended'"):
+        await engine.wait(handle.run_id, 1, until="idle")  # type: ignore[arg-type]
+
+
+async def test_wait_until_a_waiting_run_is_suspended(engine: stead.Engine) -> None:
+    """The embedded engine lets go of a run that only waits (after ``suspend`` seconds, 1 by default);
+    Temporal evicts it by itself, and there "suspended" means "waiting"."""
+    handle = await engine.start(conversation, 1)
+    async with engine.worker([conversation]):
+        info = await engine.wait(handle.run_id, 20, until="suspended")
+        assert info.waiting_for == ["user"] and info.status is stead.RunStatus.RUNNING
+        await engine.send(handle.run_id, "user", "wake up")
+        assert await handle.result(timeout=20) == ["wake up"]
 
 
 # -- run ids and bad input --------------------------------------------------------------------------------------
@@ -452,6 +496,12 @@ async def test_run_ids_are_idempotent(engine: stead.Engine) -> None:
     with pytest.raises(stead.RunIdConflict, match="order-1"):
         await engine.start(basics, 2, run_id="order-1")
     with pytest.raises(stead.RunIdConflict, match="workflow 'basics'"):
+        await engine.start(sleeper, 1.0, run_id="order-1")
+    with pytest.raises(stead.RunIdConflict, match=r"other arguments \(.*2.*\); choose another run id"):
+        await engine.start(basics, 2, run_id="order-1")
+    with pytest.raises(
+        stead.RunIdConflict, match="for workflow 'basics', not 'sleeper'; choose another run id"
+    ):
         await engine.start(sleeper, 1.0, run_id="order-1")
     assert len(await engine.list()) == 1
 

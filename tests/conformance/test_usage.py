@@ -235,6 +235,15 @@ async def test_a_token_budget_stops_the_run_before_the_call_that_would_exceed_it
     steps = await engine.steps(handle.run_id)
     refused = [s for s in steps if s.kind == "model" and s.status == "failed"]
     assert len(refused) == 1 and refused[0].error is not None and refused[0].error.type == "BudgetExceeded"
+    # Journaled as data, which a replay rebuilds the exception from (its message is never parsed).
+    assert refused[0].error.data == {
+        "limit": "tokens",
+        "spent": 107,
+        "maximum": 150,
+        "next_call": 100,
+        "agent": "Weather",
+        "calls": 1,
+    }
 
     gates["pass"] = True
     await engine.reopen(handle.run_id)
@@ -264,11 +273,7 @@ async def test_the_refusal_is_journaled_and_replays_whatever_the_budget_says_the
     gates["wait"] = True
     handle = await engine.start(frugal, "Paris?")
     async with engine.worker([frugal]):
-        for _ in range(500):
-            if (await engine.get(handle.run_id)).waiting_for == ["go"]:
-                break
-            await asyncio.sleep(0.02)
-        else:
+        if (await engine.wait(handle.run_id, 30, until="waiting")).waiting_for != ["go"]:
             raise AssertionError("the run never waited for 'go'")
     # The worker stopped while the run waited. Another one resumes it by replay, with a budget that would now
     # allow the call: the journal decides, as it did the first time.

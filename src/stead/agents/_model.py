@@ -17,7 +17,7 @@ from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tool import Tool
 from openai.types.responses import Response, ResponseCompletedEvent
 
-from .._context import Scope, StepCall, current_scope
+from .._context import Scope, StepAttributes, StepCall, current_scope
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
 from ._remote import model_remote
@@ -60,6 +60,7 @@ class DurableModel(Model):
             retry=self.retry,
             kind="model",
             summary=f"model · {self.agent_name} · {self.model}",
+            attributes=StepAttributes(agent=self.agent_name, model=self.model, show_while_running=True),
             remote=None if request is None else model_remote(self.inner, run, position, request),
         )
 

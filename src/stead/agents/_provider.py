@@ -2,8 +2,10 @@
 
 ``OPENAI_API_KEY`` alone: OpenAI's Responses API. ``OPENAI_BASE_URL`` (with a key if the server needs one): any
 OpenAI-compatible server (Ollama, vLLM, a LiteLLM proxy), through Chat Completions unless ``STEAD_OPENAI_API``
-says ``responses``. The client's own retries are off: stead retries model calls itself, visibly, honouring
-Retry-After.
+says ``responses``. Traces go to OpenAI (the SDK's default exporter) only with an OpenAI key and no
+``OPENAI_BASE_URL``. The client's own retries are off: stead retries model calls itself, visibly, honouring
+Retry-After. ``STEAD_RUN_HEADER=NAME`` sends the id of the run each model request belongs to in header ``NAME``
+(offline mode answers each run from its own program's script by it; a proxy can route or account by it).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 from agents import Model, ModelProvider
 from agents.models import _openai_shared
 from agents.models.multi_provider import MultiProvider
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+from .._context import run_id
 from .._exceptions import UsageError
 
 __all__ = ["ModelNotConfigured", "close_providers", "env_provider", "is_default_provider", "is_env_client"]
@@ -69,12 +72,16 @@ async def close_providers() -> None:
 def _build() -> ModelProvider:
     key = os.environ.get("OPENAI_API_KEY") or None
     base_url = os.environ.get("OPENAI_BASE_URL") or None
+    if key is None or base_url is not None:
+        _no_trace_upload()
     if key is None and base_url is None:
         return _Unconfigured()
     api = (os.environ.get("STEAD_OPENAI_API") or ("chat" if base_url else "responses")).lower()
     if api not in ("chat", "responses"):
         raise UsageError(f"STEAD_OPENAI_API={api!r}: use 'responses' or 'chat'")
-    client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0)
+    header = os.environ.get("STEAD_RUN_HEADER") or None
+    http_client = None if header is None else DefaultAsyncHttpxClient(event_hooks={"request": [_tag(header)]})
+    client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0, http_client=http_client)
     provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
     _clients[provider] = client
     _env_clients.add(client)
@@ -87,6 +94,33 @@ def is_env_client(client: object) -> bool:
         return client in _env_clients
     except TypeError:  # not weakly referenceable: not one of ours
         return False
+
+
+def _no_trace_upload() -> None:
+    """Drop the SDK's default trace exporter, which uploads to OpenAI, when there is no OpenAI key to upload with.
+
+    Without a key it warns at every batch; with the key of another server (OPENAI_BASE_URL) it would send that
+    key and the traces to OpenAI. Processors added by the program stay.
+    """
+    from agents.tracing import get_trace_provider
+    from agents.tracing.processors import default_processor
+
+    provider = get_trace_provider()
+    multi = getattr(getattr(provider, "inner", provider), "_multi_processor", None)
+    processors = tuple(getattr(multi, "_processors", ()))
+    default = default_processor()
+    if any(p is default for p in processors):
+        provider.set_processors([p for p in processors if p is not default])
+
+
+def _tag(header: str) -> Any:
+    async def tag(request: Any) -> None:  # an httpx.Request
+        try:
+            request.headers[header] = run_id()
+        except UsageError:  # a model call outside any run
+            pass
+
+    return tag
 
 
 def is_default_provider(provider: Any) -> bool:

@@ -31,7 +31,7 @@ from agents.memory import OpenAIConversationsSession, Session, SessionABC, Sessi
 from agents.memory.session_settings import resolve_session_limit
 
 from .. import _serde
-from .._context import StepCall, current_scope, in_workflow, publish
+from .._context import StepAttributes, StepCall, current_scope, in_workflow, publish
 from .._retry import RetryPolicy
 
 __all__ = [
@@ -132,6 +132,7 @@ class JournaledSession(SessionABC):
             retry=SESSION_RETRY,
             kind="session",
             summary=f"session · {op} · {name}{detail}",
+            attributes=StepAttributes(extra={"session": name, "operation": op}),
             position=position,
         )
         return await scope.runtime.execute_step(scope, call)

@@ -9,7 +9,7 @@ from typing import Any
 from agents.tool import FunctionTool, Tool
 from agents.tool_context import ToolContext
 
-from .._context import StepCall, current_scope
+from .._context import StepAttributes, StepCall, current_scope
 from .._retry import RetryPolicy
 from ._identity import current_agent_run, nested_identity, reset_nested
 from ._remote import tool_remote
@@ -58,6 +58,12 @@ def _durable(tool: FunctionTool) -> FunctionTool:
             retry=TOOL_RETRY,
             kind="tool",
             summary=f"tool · {name}",
+            attributes=StepAttributes(
+                agent=getattr(getattr(ctx, "agent", None), "name", None),
+                tool=name,
+                call_id=call_id if isinstance(call_id, str) and call_id else None,
+                show_while_running=True,
+            ),
             position=position,
             remote=tool_remote(tool, ctx, arguments),
         )

@@ -28,24 +28,24 @@ _REFUSE = "stead.agents._usage:refuse"
 _last_input: weakref.WeakKeyDictionary[AgentRun, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
-def _refused(message: str) -> BudgetExceeded:
-    refused = BudgetExceeded.from_message(message)
-    if refused is None:  # pragma: no cover - the message is always one of ours
-        raise RuntimeError(f"not a budget refusal: {message}")
+def _refused(data: Any) -> BudgetExceeded:
+    refused = BudgetExceeded.from_data(data)
+    if refused is None:  # pragma: no cover - the data is always one of ours
+        raise RuntimeError(f"not a budget refusal: {data!r}")
     return refused
 
 
-def _refusal(message: str) -> Any:
+def _refusal(data: dict[str, Any]) -> Any:
     async def refuse() -> None:
-        raise _refused(message)
+        raise _refused(data)
 
     return refuse
 
 
 @remote_handler(_REFUSE)
-async def _refuse_remote(message: Any, context: Any) -> Any:
+async def _refuse_remote(data: Any, context: Any) -> Any:
     """The refusal of a model call, on engines whose steps run elsewhere."""
-    raise _refused(str(message))
+    raise _refused(data)
 
 
 async def execute_model_step(scope: Scope, agent: str, model: str, step: StepCall) -> Any:
@@ -55,16 +55,16 @@ async def execute_model_step(scope: Scope, agent: str, model: str, step: StepCal
     last = _last_input.get(run, {}) if run is not None else {}
     denial = _usage.check_budget(runtime, agent, model, last.get(agent, 0))
     if denial is not None:
-        message = str(denial)
+        refusal = denial.error_data()
         # The same step (name, position, inputs), whose attempt refuses instead of calling the model.
         step = dataclasses.replace(
-            step, fn=_refusal(message), args=(), kwargs={}, remote=lambda: (_REFUSE, message)
+            step, fn=_refusal(refusal), args=(), kwargs={}, remote=lambda: (_REFUSE, refusal)
         )
     try:
         data = await runtime.execute_step(scope, step)
     except StepFailed as failed:
         if failed.error_type == BudgetExceeded.__name__:
-            refused = BudgetExceeded.from_message(failed.message)
+            refused = BudgetExceeded.from_data(failed.data)
             if refused is not None:
                 raise refused from None
         raise

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 import typing
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.text import Text
 
-from .. import Engine, UsageError, Workflow, WorkflowNotFound, connect
+from .. import Engine, RunEvent, UsageError, Workflow, WorkflowNotFound, connect
 from .._loader import load_workflows
 from .render import EventPrinter, err_console
 
 __all__ = [
-    "CliExit",
     "ENGINE_HELP",
     "EXIT_ENGINE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
+    "CliExit",
     "Settings",
     "add_signal_handlers",
     "connected",
@@ -33,7 +36,11 @@ __all__ = [
     "offline_mode",
     "offline_option",
     "print_events",
+    "print_failed_attempt",
+    "recorded_source",
     "run_async",
+    "script_of",
+    "split_source",
     "workflows_of",
 ]
 
@@ -129,29 +136,107 @@ offline_option = click.option(
 )
 
 
-def offline_mode(enabled: bool, source: str) -> contextlib.AbstractContextManager[Any]:
-    """With --offline, agents in this process talk to a fake model server that replays the program's script."""
-    if not enabled:
-        return contextlib.nullcontext()
-    from ..testing import offline_models, offline_script_for
+OFFLINE_MARK = " --offline"
+"""Ends the recorded source of a run started with ``--offline``: ``stead resume`` continues it offline."""
+
+
+def recorded_source(source: str, offline: bool) -> str:
+    """The source to record for a run: where its code is, and whether it runs offline."""
+    return source + OFFLINE_MARK if offline else source
+
+
+def split_source(recorded: str | None) -> tuple[str | None, bool]:
+    """A run's recorded source without the offline mark, and whether it was started offline."""
+    if recorded is not None and recorded.endswith(OFFLINE_MARK):
+        return recorded[: -len(OFFLINE_MARK)], True
+    return recorded, False
+
+
+def script_of(source: str) -> Path:
+    """The offline script a program ships; a UsageError saying where it was looked for if none."""
+    from ..testing import offline_script_for
 
     script = offline_script_for(source)
     if script is None:
         raise UsageError(
             f"--offline: {source} ships no offline script (expected NAME.offline.json beside the file, or "
-            "offline.json in its package)"
+            "offline.json in its package); see docs/offline.md"
         )
-    return offline_models(script)
+    return script
 
 
-async def print_events(engine: Engine, run_id: str, after: int | None = None) -> None:
+def offline_mode(
+    enabled: bool, sources: Sequence[str], engine: Engine | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """With --offline, agents in this process talk to a fake model server that replays each program's script.
+
+    Each run is answered from the script of the source that defines its workflow (``engine`` finds a run's
+    workflow); requests outside a run, or of a run no source defines, from the first source's script.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    from ..testing import PerRunScripts, fake_models
+
+    scripts = {source: script_of(source) for source in sources}
+    by_workflow: dict[str, Path] = {}
+    if engine is not None and len(set(scripts.values())) > 1:
+        for source in sources:
+            for wf in load_workflows(source):
+                by_workflow.setdefault(wf.name, scripts[source])
+    loop = asyncio.get_running_loop() if by_workflow else None
+
+    def script_of_run(run_id: str) -> Path | None:  # called from a server thread, once per run
+        if engine is None or loop is None:
+            return None
+        future = asyncio.run_coroutine_threadsafe(engine.get(run_id), loop)
+        try:
+            info = future.result(timeout=30)
+        except Exception:  # an unknown run: the first source's script answers
+            return None
+        return by_workflow.get(info.workflow)
+
+    return fake_models(PerRunScripts(scripts[sources[0]], script_of_run))
+
+
+async def print_events(
+    engine: Engine, run_id: str, after: int | None = None, printer: Callable[[RunEvent], None] | None = None
+) -> None:
     """Print the run's events as they come, until it finishes; from the start (``after=0``) or from now."""
-    printer = EventPrinter()
+    shown = EventPrinter() if printer is None else None
+    show = printer or shown
+    assert show is not None
     if after is None:  # only what happens from now on
         async for event in engine.events(run_id, follow=False):
             after = event.id
     try:
         async for event in engine.events(run_id, after=after or 0):
-            printer(event)
+            show(event)
     finally:
-        printer.close()
+        if shown is not None:
+            shown.close()
+
+
+def model_server() -> str:
+    """Where this process sends model calls: what a connection error is about."""
+    return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1 (OPENAI_BASE_URL unset)"
+
+
+def failed_attempt_line(event: RunEvent) -> str:
+    """One line for a failed attempt, as it happens: what failed, where it went, and when it is tried again."""
+    data = event.data if isinstance(event.data, dict) else {}
+    error = str(data.get("error"))
+    if error.startswith(("APIConnectionError", "APITimeoutError", "ConnectError")):
+        error += f" (model server {model_server()})"
+    retry = data.get("retry_in")
+    then = (
+        f"; attempt {event.attempt + 1} in {retry:.1f}s"
+        if isinstance(retry, int | float)
+        else "; not retried"
+    )
+    return f"{event.position} attempt {event.attempt} failed: {error}{then}"
+
+
+def print_failed_attempt(event: RunEvent) -> None:
+    if event.kind == "attempt_failed":
+        click.echo(failed_attempt_line(event), err=True)
+        sys.stderr.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import click
@@ -53,6 +54,13 @@ class SteadGroup(click.Group):
             raise CliExit(str(exc), exit_code_for(exc)) from None
         except KeyboardInterrupt:
             raise CliExit("interrupted", EXIT_INTERRUPTED) from None
+        except sqlite3.DatabaseError as exc:  # damage found after the open-time check (or on a huge file)
+            raise CliExit(
+                f"the database is damaged: {exc}. stead stopped; restore the file from a backup "
+                "(`sqlite3 FILE .recover` salvages what is readable), or point --engine / STEAD_ENGINE at "
+                "another file.",
+                EXIT_ENGINE,
+            ) from None
 
 
 @click.group(cls=SteadGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

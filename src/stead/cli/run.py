@@ -8,6 +8,7 @@ import difflib
 import inspect
 import json
 import re
+import shlex
 import sys
 import time
 import typing
@@ -20,18 +21,23 @@ import click
 from .. import Engine, RunInfo, RunNotFound, RunStatus, SteadError, UsageError, Workflow, WorkflowNotFound
 from .._loader import load_target, load_workflows
 from .._views import age_text, duration_text, outcome_view, result_text
+from ..agents import ModelNotConfigured, env_provider
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     CliExit,
+    Settings,
     add_signal_handlers,
     connected,
     engine_option,
     offline_mode,
     offline_option,
     print_events,
+    print_failed_attempt,
+    recorded_source,
     run_async,
+    split_source,
     workflows_of,
 )
 from .render import LineProgress, LiveProgress, Progress, out_console, stdout_is_terminal
@@ -193,7 +199,11 @@ async def execute(
 
     loop = asyncio.get_running_loop()
     handled = add_signal_handlers(loop, interrupt)
-    streamer = asyncio.create_task(print_events(engine, run_id)) if output.stream else None
+    streamer = None
+    if output.stream:
+        streamer = asyncio.create_task(print_events(engine, run_id))
+    elif not output.as_json:  # a retried attempt shows at once, not after minutes as the step's outcome
+        streamer = asyncio.create_task(print_events(engine, run_id, printer=print_failed_attempt))
     try:
         with progress:
             while True:
@@ -205,7 +215,8 @@ async def execute(
     finally:
         if streamer is not None:
             with contextlib.suppress(asyncio.TimeoutError, Exception):
-                await asyncio.wait_for(streamer, 2.0)  # the last events, written as the run ended
+                # The last events, written as the run ended; an interrupted run does not end.
+                await asyncio.wait_for(streamer, 0 if interrupts else 2.0)
         worker.stop()
         wait_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -224,10 +235,45 @@ async def execute(
     return await engine.get(run_id), elapsed
 
 
-def report(info: RunInfo | None, elapsed: float | None, output: Output, run_id: str) -> NoReturn:
+def resume_hint(ctx: click.Context, run_id: str) -> str:
+    """The command that continues the run, with the engine option if one was given on the command line."""
+    settings = ctx.find_object(Settings)
+    engine = f" --engine {shlex.quote(settings.engine)}" if settings is not None and settings.engine else ""
+    return f"stead resume {run_id}{engine}"
+
+
+async def kept_resumable(engine: Engine, info: RunInfo | None, resume_with: str) -> RunInfo | None:
+    """A run that failed because no model is configured here is reopened: it fails for this process' settings,
+    not for its own sake, and stays resumable (the CLI then says what to configure)."""
+    if info is None or info.status is not RunStatus.FAILED or info.error is None:
+        return info
+    if info.error.type != ModelNotConfigured.__name__:
+        return info
+    await engine.reopen(info.run_id)
+    raise ModelNotConfigured(
+        f"{info.error.message} Run {info.run_id} stays resumable: configure a model, then {resume_with}"
+    )
+
+
+async def _check_models_configured(engine: Engine, info: RunInfo) -> None:
+    """Refuse, before anything runs, to resume a run that calls models in a process where none is configured."""
+    if not any(step.kind == "model" for step in await engine.steps(info.run_id)):
+        return  # it may make no model call at all; a first one fails as kept_resumable says
+    try:
+        env_provider().get_model(None)
+    except ModelNotConfigured as exc:
+        raise ModelNotConfigured(
+            f"run {info.run_id} calls models, and {exc} Nothing ran: the run stays resumable (stead resume "
+            f"{info.run_id} once configured; --offline answers from the program's offline script)"
+        ) from None
+
+
+def report(
+    info: RunInfo | None, elapsed: float | None, output: Output, run_id: str, resume_with: str
+) -> NoReturn:
     """Print the outcome of a run executed (or found finished) by run/resume, and exit with its code."""
     if info is None:
-        raise CliExit(f"interrupted; continue with: stead resume {run_id}", EXIT_INTERRUPTED, prefix="")
+        raise CliExit(f"interrupted; continue with: {resume_with}", EXIT_INTERRUPTED, prefix="")
     code = EXIT_OK if info.status is RunStatus.COMPLETED else EXIT_RUN_FAILED
     if output.as_json:
         click.echo(json.dumps(outcome_view(info), ensure_ascii=False))
@@ -243,7 +289,7 @@ def report(info: RunInfo | None, elapsed: float | None, output: Output, run_id: 
     error = str(info.error) if info.error is not None else "unknown error"
     raise CliExit(
         f"run {info.run_id} failed{took}: {error} — details: stead show {info.run_id} -v; after a fix: "
-        f"stead resume {info.run_id}",
+        f"{resume_with}",
         code,
     )
 
@@ -309,25 +355,30 @@ def run(
 
     async def main() -> tuple[RunInfo | None, float | None, str]:
         async with connected(ctx) as engine:
-            existed = False
-            if run_id is not None:
-                with contextlib.suppress(RunNotFound):
-                    await engine.get(run_id)
-                    existed = True
-            handle = await engine.start(wf, *call_args, run_id=run_id, source=source, **call_kwargs)
-            info = await engine.get(handle.run_id)
-            if info.status.finished:
-                if existed and not (as_json or quiet):
-                    _notice_finished(info, "to run it again, leave out --run-id or pass a new one")
-                return info, _finished_elapsed(info), handle.run_id
-            if existed and not (as_json or quiet):
-                click.echo(f"run {handle.run_id} exists ({info.status}); continuing it", err=True)
-            result, elapsed = await execute(engine, info, _with(workflows, wf), output)
-            return result, elapsed, handle.run_id
+            with offline_mode(offline, [source]):
+                return await start_and_execute(engine)
 
-    with offline_mode(offline, source):
-        info, elapsed, started_id = run_async(main)
-    report(info, elapsed, output, started_id)
+    async def start_and_execute(engine: Engine) -> tuple[RunInfo | None, float | None, str]:
+        existed = False
+        if run_id is not None:
+            with contextlib.suppress(RunNotFound):
+                await engine.get(run_id)
+                existed = True
+        handle = await engine.start(
+            wf, *call_args, run_id=run_id, source=recorded_source(source, offline), **call_kwargs
+        )
+        info = await engine.get(handle.run_id)
+        if info.status.finished:
+            if existed and not (as_json or quiet):
+                _notice_finished(info, "to run it again, leave out --run-id or pass a new one")
+            return info, _finished_elapsed(info), handle.run_id
+        if existed and not (as_json or quiet):
+            click.echo(f"run {handle.run_id} exists ({info.status}); continuing it", err=True)
+        result, elapsed = await execute(engine, info, _with(workflows, wf), output)
+        return await kept_resumable(engine, result, resume_hint(ctx, handle.run_id)), elapsed, handle.run_id
+
+    info, elapsed, started_id = run_async(main)
+    report(info, elapsed, output, started_id, resume_hint(ctx, started_id))
 
 
 @click.command()
@@ -370,18 +421,23 @@ def resume(
                     EXIT_RUN_FAILED,
                 )
             workflows = _load_for(info, app)
+            source, started_offline = split_source(info.source)
+            offline_now = offline or started_offline
+            if not offline_now:
+                await _check_models_configured(engine, info)
             if info.status is RunStatus.FAILED:
                 info = await engine.reopen(run_id)
-            with offline_mode(offline, app or info.source or ""):
-                return await execute(engine, info, workflows, output)
+            with offline_mode(offline_now, [app or source or ""]):
+                result, elapsed = await execute(engine, info, workflows, output)
+                return await kept_resumable(engine, result, resume_hint(ctx, run_id)), elapsed
 
     info, elapsed = run_async(main)
-    report(info, elapsed, output, run_id)
+    report(info, elapsed, output, run_id, resume_hint(ctx, run_id))
 
 
 def _load_for(info: RunInfo, app: str | None) -> list[Workflow[..., Any]]:
     """The workflows of the run's code: from ``--app``, else from the source recorded when it started."""
-    source = app or info.source
+    source = app or split_source(info.source)[0]
     if source is None:
         raise UsageError(
             f"run {info.run_id} has no recorded source; pass --app FILE.py (or --app package.module)"
@@ -428,32 +484,35 @@ def worker(ctx: click.Context, sources: tuple[str, ...], concurrency: int, offli
 
     async def main() -> None:
         async with connected(ctx) as engine:
-            runner = engine.worker(workflows, concurrency=concurrency)
-            loop = asyncio.get_running_loop()
-            handled = add_signal_handlers(loop, runner.stop)
-            task = asyncio.create_task(runner.run(), name="stead-cli-worker")
-            names = ", ".join(wf.name for wf in workflows)
-            click.echo(
-                f"stead worker on {engine.url}: serving {names} (concurrency {concurrency}); Ctrl-C to stop"
-            )
-            sys.stdout.flush()
-            finished: dict[str, str] = getattr(runner, "finished", {})
-            try:
-                while not task.done():
-                    await asyncio.wait({task}, timeout=0.2)
-                    for done_id in list(finished):
-                        await _report_finished(engine, done_id, finished.pop(done_id))
-                await task
-            finally:
-                for sig in handled:
-                    loop.remove_signal_handler(sig)
-                runner.stop()
-                if not task.done():
-                    await task
-            click.echo("stead worker stopped")
+            with offline_mode(offline, sources, engine):
+                await serve(engine)
 
-    with offline_mode(offline, sources[0]):
-        run_async(main)
+    async def serve(engine: Engine) -> None:
+        runner = engine.worker(workflows, concurrency=concurrency)
+        loop = asyncio.get_running_loop()
+        handled = add_signal_handlers(loop, runner.stop)
+        task = asyncio.create_task(runner.run(), name="stead-cli-worker")
+        names = ", ".join(wf.name for wf in workflows)
+        click.echo(
+            f"stead worker on {engine.url}: serving {names} (concurrency {concurrency}); Ctrl-C to stop"
+        )
+        sys.stdout.flush()
+        finished: dict[str, str] = getattr(runner, "finished", {})
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.2)
+                for done_id in list(finished):
+                    await _report_finished(engine, done_id, finished.pop(done_id))
+            await task
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            runner.stop()
+            if not task.done():
+                await task
+        click.echo("stead worker stopped")
+
+    run_async(main)
 
 
 async def _report_finished(engine: Engine, run_id: str, status: str) -> None:

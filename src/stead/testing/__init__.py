@@ -4,7 +4,10 @@ fixtures in ``stead.testing.pytest``."""
 from ._hanging import HangingResponder
 from ._offline import (
     OFFLINE_API_KEY,
+    RUN_HEADER,
     OfflineScriptError,
+    PerRunScripts,
+    fake_models,
     load_offline_script,
     offline_models,
     offline_script_for,
@@ -35,6 +38,8 @@ __all__ = [
     "Fault",
     "HangingResponder",
     "OfflineScriptError",
+    "PerRunScripts",
+    "RUN_HEADER",
     "Reply",
     "ReplyLike",
     "Responder",
@@ -43,6 +48,7 @@ __all__ = [
     "ToolCall",
     "ToolOutput",
     "Usage",
+    "fake_models",
     "load_offline_script",
     "load_script",
     "offline_models",

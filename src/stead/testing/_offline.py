@@ -22,17 +22,20 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from .._exceptions import UsageError
-from .fake_openai import FakeOpenAIServer, Responder, load_script
+from .fake_openai import FakeOpenAIServer, FakeRequest, Fault, ReplyLike, Responder, load_script
 
 __all__ = [
     "OFFLINE_API_KEY",
+    "RUN_HEADER",
     "OfflineScriptError",
+    "PerRunScripts",
     "fake_models",
     "load_offline_script",
     "offline_models",
@@ -43,7 +46,16 @@ OFFLINE_API_KEY = "offline"
 """The API key offline mode sets: any non-empty value does for the fake server."""
 
 #: The environment offline mode owns while it is active (restored on exit).
-_ENV_VARS = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "STEAD_OPENAI_API", "OPENAI_AGENTS_DISABLE_TRACING")
+_ENV_VARS = (
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "STEAD_OPENAI_API",
+    "OPENAI_AGENTS_DISABLE_TRACING",
+    "STEAD_RUN_HEADER",
+)
+
+RUN_HEADER = "X-Stead-Run"
+"""The header offline mode has each model request carry its run id in (``STEAD_RUN_HEADER``)."""
 
 _SPEC_SUFFIX = re.compile(r":[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -167,9 +179,10 @@ def fake_models(
 
     Starts the server in this process (in background threads), and for the duration sets ``OPENAI_BASE_URL`` to
     it and ``OPENAI_API_KEY`` to ``"offline"``. ``STEAD_OPENAI_API`` is cleared, so agents use the Chat
-    Completions API (the default with a base URL), unless ``api`` names the API to use. Unless ``tracing`` is
-    true, tracing is switched off (``OPENAI_AGENTS_DISABLE_TRACING=1``, and ``set_tracing_disabled(True)`` when
-    the Agents SDK is imported): its default exporter would send traces to OpenAI with the fake key. On exit the
+    Completions API (the default with a base URL), unless ``api`` names the API to use. ``STEAD_RUN_HEADER`` is
+    set to :data:`RUN_HEADER`, so each model request names its run (what :class:`PerRunScripts` routes by).
+    Unless ``tracing`` is true, tracing is switched off (``OPENAI_AGENTS_DISABLE_TRACING=1``, and ``set_tracing_disabled(True)`` when the
+    Agents SDK is imported): its default exporter would send traces to OpenAI with the fake key. On exit the
     server stops and the environment and tracing switch are restored, also when the body raises.
 
     Yields the server: ``server.requests`` lists what the agents asked, ``server.errors`` the requests the
@@ -188,6 +201,7 @@ def fake_models(
         os.environ["OPENAI_API_KEY"] = OFFLINE_API_KEY
         if not tracing:
             os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+        os.environ["STEAD_RUN_HEADER"] = RUN_HEADER
         if api is None:
             os.environ.pop("STEAD_OPENAI_API", None)
         else:
@@ -205,6 +219,77 @@ def fake_models(
 
 def _keep_tracing() -> None:
     """Tracing was left alone: nothing to restore."""
+
+
+class PerRunScripts:
+    """A responder that answers each run from its own program's offline script.
+
+    ``script_of_run(run_id)`` names the script for a run (it is asked once per run, from a server thread);
+    ``None``, or a request outside any run, gets ``default_script``. A request that no rule of its script
+    matches, in a script without a ``default``, gets HTTP 400 naming the script and the request: an error that
+    retrying cannot heal, so the run fails at once instead of retrying a server error for minutes.
+    """
+
+    def __init__(
+        self,
+        default_script: str | os.PathLike[str],
+        script_of_run: Callable[[str], str | os.PathLike[str] | None] = lambda run_id: None,
+    ) -> None:
+        self._default = Path(default_script)
+        self._script_of_run = script_of_run
+        self._responders: dict[Path, Responder] = {self._default: load_offline_script(self._default)}
+        self._scripts: dict[str, Path] = {}
+        self._next: dict[Path, int] = {}
+        self._lock = threading.Lock()
+
+    def script_for(self, run_id: str | None) -> Path:
+        if run_id is None:
+            return self._default
+        with self._lock:
+            known = self._scripts.get(run_id)
+        if known is None:
+            found = self._script_of_run(run_id)
+            known = self._default if found is None else Path(found)
+            with self._lock:
+                self._scripts[run_id] = known
+        return known
+
+    def _responder(self, script: Path) -> Responder:
+        with self._lock:
+            responder = self._responders.get(script)
+        if responder is None:
+            responder = load_offline_script(script)
+            with self._lock:
+                responder = self._responders.setdefault(script, responder)
+        return responder
+
+    def __call__(self, request: FakeRequest) -> ReplyLike:
+        run_id = request.headers.get(RUN_HEADER.lower())
+        script = self.script_for(run_id)
+        responder = self._responder(script)
+        if callable(responder):
+            try:
+                return responder(request)
+            except LookupError:
+                return self._unmatched(script, request)
+        with self._lock:  # a list script: one reply per request, in order
+            index = self._next.get(script, 0)
+            self._next[script] = index + 1
+        if index >= len(responder):
+            return Fault(400, message=f"offline script {script}: all {len(responder)} replies were used")
+        return responder[index]
+
+    @staticmethod
+    def _unmatched(script: Path, request: FakeRequest) -> ReplyLike:
+        instructions = (
+            request.instructions.strip().splitlines()[0][:80] if request.instructions.strip() else ""
+        )
+        return Fault(
+            400,
+            message=f"offline script {script}: no rule matches this request and the script has no default "
+            f"(model {request.model!r}, instructions {instructions!r}, input {request.input_text[:120]!r}, "
+            f'tool output: {bool(request.tool_outputs)}); add a rule for it, or a "default" reply',
+        )
 
 
 def _disable_tracing() -> Callable[[], None]:

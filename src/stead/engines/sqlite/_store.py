@@ -1,5 +1,7 @@
 """The journal file: schema, opening checks, and every SQL statement the embedded engine runs.
 
+``SqliteStore`` is the embedded engine's ``stead.engines.journal.JournalStore``.
+
 One connection per engine, used from the event loop's thread only, in autocommit mode: single statements are
 their own transactions; multi-statement writes use BEGIN IMMEDIATE so that two processes never interleave them.
 Every write made on behalf of a run is fenced by its lease token: a worker that lost the run writes nothing.
@@ -13,13 +15,16 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
+from ..journal import Event, RunRow, StepRow, StoredEvent
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
+
+SCHEMA_VERSION = 2
+"""1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +63,7 @@ CREATE TABLE steps (
     started_at REAL NOT NULL,
     finished_at REAL,
     due_at REAL,
+    attributes_json TEXT,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -100,48 +106,14 @@ RUN_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    workflow: str
-    args_json: str
-    source: str | None
-    status: str
-    result_json: str | None
-    error_json: str | None
-    state_json: str | None
-    cancel_requested: int
-    owner: str | None
-    lease_until: float | None
-    lease_token: int
-    suspended: int
-    wake_at: float | None
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-
-
-@dataclass
-class StepRow:
-    position: str
-    name: str
-    kind: str
-    fp: str | None
-    status: str
-    result_json: str | None
-    error_json: str | None
-    attempts: int
-    summary: str | None
-    started_at: float
-    finished_at: float | None
-    due_at: float | None
-
-
-STEP_COLUMNS = "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at"
+STEP_COLUMNS = (
+    "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
+    "attributes_json"
+)
 
 
 _INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
 )
 # Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
@@ -149,7 +121,7 @@ _UPSERT_STEP = _INSERT_STEP + (
     " ON CONFLICT (run_id, position) DO UPDATE SET name = excluded.name, kind = excluded.kind, fp = excluded.fp, "
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
-    "finished_at = excluded.finished_at, due_at = excluded.due_at"
+    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json"
 )
 
 
@@ -161,7 +133,9 @@ _WAKES = (
 )
 
 
-class Store:
+class SqliteStore:
+    """A journal store in one SQLite file (WAL mode), shared by every process that opens it."""
+
     def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout: float = 30.0) -> None:
         self.path = path
         self._conn = _open(path, synchronous=synchronous, busy_timeout=busy_timeout)
@@ -429,6 +403,7 @@ class Store:
             row.started_at,
             row.finished_at,
             row.due_at,
+            row.attributes_json,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -461,7 +436,7 @@ class Store:
 
     # -- events --------------------------------------------------------------------------------------------------
 
-    def append_events(self, run_id: str, token: int, events: list[tuple[str, int, str, str, float]]) -> None:
+    def append_events(self, run_id: str, token: int, events: list[Event]) -> None:
         """Append (position, attempt, kind, data_json, at) events of a run this worker holds."""
         with self.transaction() as conn:
             self._fence(conn, run_id, token, None)
@@ -470,9 +445,7 @@ class Store:
                 [(run_id, *event) for event in events],
             )
 
-    def events(
-        self, run_id: str, after: int, limit: int = 1000
-    ) -> list[tuple[int, str, int, str, str, float]]:
+    def events(self, run_id: str, after: int, limit: int = 1000) -> list[StoredEvent]:
         rows = self._conn.execute(
             "SELECT id, position, attempt, kind, data_json, at FROM events WHERE run_id = ? AND id > ? "
             "ORDER BY id LIMIT ?",
@@ -525,6 +498,9 @@ class Store:
         return int(row[0])
 
 
+Store = SqliteStore  # the name it had before the journal runtime moved out
+
+
 def _run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
     row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     return RunRow(*row) if row is not None else None
@@ -557,8 +533,11 @@ def _open(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connec
         conn.execute(f"PRAGMA synchronous={synchronous}")
         _ensure_schema(conn, path)
     except sqlite3.DatabaseError as exc:
+        damaged = "malformed" in str(exc) or "not a database" in str(exc)
         raise DatabaseError(
-            f"cannot use {path} as a stead database: {exc}. Nothing was changed; if the file is damaged, "
+            f"{path} is damaged: {exc}. {DAMAGED_HELP}"
+            if damaged
+            else f"cannot use {path} as a stead database: {exc}. Nothing was changed; if the file is damaged, "
             "restore it from a backup or point --engine / STEAD_ENGINE at another file."
         ) from None
     if path != ":memory:" and str(mode).lower() != "wal":
@@ -569,7 +548,13 @@ def _open(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connec
     return conn
 
 
+#: Files up to this size are checked for damage when opened (``PRAGMA quick_check`` reads the whole file:
+#: ~0.05-0.2 s per 50 MB); a damaged page of a larger file shows as an error when it is read.
+_QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024
+
+
 def _check_foreign(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse a database stead did not create, or a damaged one, before anything writes to it."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and "stead_meta" not in tables:
         conn.close()
@@ -577,6 +562,42 @@ def _check_foreign(conn: sqlite3.Connection, path: str) -> None:
             f"{path} is a SQLite database that stead did not create (it has tables: "
             f"{', '.join(sorted(tables)[:5])}). Nothing was changed; use another file for stead."
         )
+    if not tables or path == ":memory:" or Path(path).stat().st_size > _QUICK_CHECK_MAX_BYTES:
+        return
+    problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)")]  # raises on some damage
+    if problems != ["ok"]:
+        conn.close()
+        found = "; ".join(line for p in problems for line in p.splitlines() if not line.startswith("***"))
+        raise DatabaseError(f"{path} is damaged (SQLite's quick_check: {found}). {DAMAGED_HELP}")
+
+
+DAMAGED_HELP = (
+    "Nothing was changed; restore the file from a backup (`sqlite3 FILE .recover` salvages what is readable), "
+    "or point --engine / STEAD_ENGINE at another file."
+)
+
+
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Steps get their attributes. Those of rows written before are derived, once, from the names and summaries
+    that stead wrote then (``model:<agent>`` / ``model · <agent> · <model>``, ``tool:<tool>``)."""
+    conn.execute("ALTER TABLE steps ADD COLUMN attributes_json TEXT")
+    updates: list[tuple[str, int]] = []
+    rows = conn.execute(
+        "SELECT id, position, name, kind, summary FROM steps WHERE kind IN ('model', 'tool', 'agent')"
+    )
+    for step_id, position, name, kind, summary in rows:
+        attributes: dict[str, Any] = {"show_while_running": True}
+        if kind == "model" and name.startswith("model:"):
+            attributes["agent"] = name[len("model:") :]
+            if summary and " · " in summary:
+                attributes["model"] = summary.rsplit(" · ", 1)[1]
+        elif kind == "tool" and name.startswith("tool:"):
+            attributes["tool"] = name[len("tool:") :]
+            if "/" in position:
+                attributes["call_id"] = position.rsplit("/", 1)[1]
+        updates.append((json.dumps(attributes, separators=(",", ":")), step_id))
+    conn.executemany("UPDATE steps SET attributes_json = ? WHERE id = ?", updates)
+    conn.execute("UPDATE stead_meta SET value = '2' WHERE key = 'schema'")
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
@@ -606,6 +627,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 )
             if version < 1:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
+            if version < 2:
+                _migrate_to_2(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from ... import _observe, _serde
-from ..._context import StepCall
+from ..._context import StepAttributes, StepCall
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import SerializationError
@@ -98,7 +98,11 @@ class StepActivities:
             run_id,
             position,
             info.attempt,
-            {"name": data["step"], "summary": data.get("summary")},
+            {
+                "name": data["step"],
+                "summary": data.get("summary"),
+                "attributes": data.get("attributes") or {},
+            },
         )
         try:
             with (
@@ -156,6 +160,7 @@ class StepActivities:
                 timeout=timeout,
                 kind=data.get("kind", "step"),
                 summary=data.get("summary"),
+                attributes=StepAttributes.from_json(data.get("attributes")),
                 position=data["position"],
             )
         elif "token" in data:
@@ -170,13 +175,7 @@ class StepActivities:
             call = StepCall(
                 name, step.fn, tuple(args), kwargs, timeout=timeout, retry=policy, position=data["position"]
             )
-        value = await call_in_attempt(call)
-        what = f"the result of step {name!r}"
-        result = _serde.to_json_value(value, what)
-        try:
-            json.dumps(result, allow_nan=False)
-        except ValueError as exc:
-            raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+        result, _ = _serde.step_result(name, await call_in_attempt(call))
         return result, policy
 
     def _failure(
@@ -195,7 +194,9 @@ class StepActivities:
             exc = TimeoutError(f"attempt {attempt} timed out after {timeout:g}s")
         full = ErrorInfo.from_exception(exc)
         # Temporal replaces an activity failure over 4 KB by "Failure exceeds size limit": keep it well under.
-        error = ErrorInfo(full.type, _clip(full.message, 600) or "", _clip(full.details, 1500, tail=True))
+        error = ErrorInfo(
+            full.type, _clip(full.message, 600) or "", _clip(full.details, 1500, tail=True), full.data
+        )
         prior = [
             {"type": e.get("type"), "message": _clip(str(e.get("message", "")), 200)} for e in prior[-6:]
         ]
@@ -212,6 +213,8 @@ class StepActivities:
             "errors": prior,
             "traceback": error.details,
         }
+        if error.data is not None:
+            details["data"] = error.data
         failure = ApplicationError(
             error.message,
             details,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -30,7 +31,20 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ... import _serde
-from ..._engine import Engine, ErrorInfo, RunHandle, RunInfo, RunStatus, StepInfo, prepare_start
+from ..._engine import (
+    Engine,
+    ErrorInfo,
+    RunHandle,
+    RunInfo,
+    RunStatus,
+    StepInfo,
+    WaitUntil,
+    check_message,
+    check_until,
+    not_reached,
+    prepare_start,
+    reached,
+)
 from ..._events import RunEvent
 from ..._exceptions import (
     EngineError,
@@ -67,10 +81,6 @@ _STATUS_QUERY = {
     RunStatus.FAILED: ["Failed", "TimedOut"],
     RunStatus.CANCELLED: ["Canceled", "Terminated"],
 }
-
-
-def _past(status: RunStatus) -> str:
-    return "been cancelled" if status is RunStatus.CANCELLED else str(status)
 
 
 def _quote(value: str) -> str:
@@ -128,9 +138,7 @@ class TemporalEngine(Engine):
                     f"operator namespace create --namespace {ns}`, or use namespace=default"
                 ) from None
             if exc.status is RPCStatusCode.NOT_FOUND and run_id is not None:
-                raise RunNotFound(
-                    f"no run {run_id!r} on {self.options.target}; `stead ls` lists the runs"
-                ) from None
+                raise RunNotFound.missing(run_id, f"on {self.options.target}") from None
             if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
                 raise EngineUnavailable(self._unreachable(message)) from None
             raise EngineError(f"Temporal refused the request: {message}") from None
@@ -187,15 +195,9 @@ class TemporalEngine(Engine):
             description = await self._handle(client, run_id).describe()
             memo = await description.memo()
         if description.workflow_type != workflow.name:
-            raise RunIdConflict(
-                f"run {run_id!r} already exists for workflow {description.workflow_type!r}, not "
-                f"{workflow.name!r}; choose another run id"
-            )
+            raise RunIdConflict.other_workflow(run_id, description.workflow_type, workflow.name)
         if memo.get(MEMO_ARGS) != fingerprint:
-            raise RunIdConflict(
-                f"run {run_id!r} already exists with other arguments (now {_short(data)}); choose another run id, "
-                "or pass the same arguments to get that run"
-            )
+            raise RunIdConflict.other_arguments(run_id, json.dumps(data, separators=(",", ":")))
 
     async def _events(self, client: Client, run_id: str, temporal_run_id: str) -> list[HistoryEvent]:
         async with self._rpc(run_id):
@@ -306,8 +308,7 @@ class TemporalEngine(Engine):
         return found[:limit]
 
     async def send(self, run_id: str, name: str, payload: Any = None) -> None:
-        if not name:
-            raise UsageError("a message needs a name")
+        check_message(name)
         data = _serde.to_json_value(payload, f"the payload of message {name!r}")
         client = await self.client()
         try:
@@ -318,9 +319,7 @@ class TemporalEngine(Engine):
                 async with self._rpc(run_id):
                     raise
         info = await self.get(run_id)  # RunNotFound if there is no such run
-        raise RunFinished(
-            f"run {run_id!r} has already {_past(info.status)}; it takes no more messages. Start a new run instead."
-        )
+        raise RunFinished.no_messages(run_id, info.status)
 
     async def cancel(self, run_id: str) -> None:
         client = await self.client()
@@ -329,7 +328,7 @@ class TemporalEngine(Engine):
         events = await self._events(client, run_id, description.run_id)
         status = run_status(description.raw_description.workflow_execution_info.status, events)
         if status in (RunStatus.COMPLETED, RunStatus.FAILED):
-            raise RunFinished(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
+            raise RunFinished.no_cancel(run_id, status)
         if status is RunStatus.CANCELLED:
             return
         handle = self._handle(client, run_id, description.run_id)
@@ -340,7 +339,12 @@ class TemporalEngine(Engine):
                 # comes by (an idle run is cancelled at once, as on the embedded engine).
                 await handle.terminate(reason="stead: cancelled before any worker started it")
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, until: WaitUntil = "finished"
+    ) -> RunInfo:
+        check_until(until)
+        if until != "finished":
+            return await self._wait_waiting(run_id, timeout, until)
         client = await self.client()
 
         async def finished() -> None:
@@ -361,6 +365,21 @@ class TemporalEngine(Engine):
             ) from None
         return await self.get(run_id)
 
+    async def _wait_waiting(self, run_id: str, timeout: float | None, until: WaitUntil) -> RunInfo:
+        """Temporal has no event for "the run waits" (its memo changes): read the run with a growing pause.
+        A suspension is Temporal's own business (it evicts idle workflows), so "suspended" waits as "waiting"."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.02
+        while True:
+            info = await self.get(run_id)
+            if reached(info, until):
+                return info
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise not_reached(run_id, until, timeout, info.status)
+            await asyncio.sleep(pause if remaining is None else min(pause, remaining))
+            pause = min(pause * 1.5, 0.5)
+
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         client = await self.client()
         await self.get(run_id)  # RunNotFound
@@ -376,9 +395,7 @@ class TemporalEngine(Engine):
     async def reopen(self, run_id: str) -> RunInfo:
         info, events, description = await self._read(run_id)
         if info.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
-            raise RunFinished(
-                f"run {run_id!r} has {_past(info.status)}; only failed or unfinished runs resume"
-            )
+            raise RunFinished.no_reopen(run_id, info.status)
         if info.status is not RunStatus.FAILED:
             return info
         client = await self.client()

@@ -20,6 +20,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import PayloadConverter
 
+from ..._context import StepAttributes
 from ..._engine import ErrorInfo, RunStatus, StepInfo
 from ._codec import ACTIVITY_STEP, MEMO_CLOCK
 
@@ -63,9 +64,13 @@ def error_of(failure: Failure, converter: PayloadConverter) -> ErrorInfo:
         info = failure.application_failure_info
         error_type = info.type or "Error"
         extra = _first(converter, info.details) if info.HasField("details") else None
-        if isinstance(extra, dict) and isinstance(extra.get("traceback"), str):
-            details = extra["traceback"]
-        return ErrorInfo(error_type, failure.message, details or failure.stack_trace or None)
+        data = None
+        if isinstance(extra, dict):
+            if isinstance(extra.get("traceback"), str):
+                details = extra["traceback"]
+            if isinstance(extra.get("data"), dict):
+                data = extra["data"]
+        return ErrorInfo(error_type, failure.message, details or failure.stack_trace or None, data)
     if failure.HasField("timeout_failure_info"):
         kind = failure.timeout_failure_info.timeout_type
         name = {1: "start-to-close", 2: "schedule-to-start", 3: "schedule-to-close", 4: "heartbeat"}.get(
@@ -111,6 +116,7 @@ class _Step:
     base_attempts: int = 0
     """Attempts of earlier activities of the same step (a closure step asked again)."""
     base_errors: list[ErrorInfo] = field(default_factory=list)
+    attributes: StepAttributes = field(default_factory=StepAttributes)
 
     def info(self) -> StepInfo:
         return StepInfo(
@@ -125,6 +131,7 @@ class _Step:
             error=self.error,
             summary=self.summary,
             attempt_errors=self.attempt_errors,
+            attributes=self.attributes,
         )
 
 
@@ -172,6 +179,7 @@ def timeline(
                 data.get("summary") or _summary(event, converter),
                 when,
                 activity_id=attrs.activity_id,
+                attributes=StepAttributes.from_json(data.get("attributes")),
             )
             by_event[event.event_id] = step
             by_position[position] = step

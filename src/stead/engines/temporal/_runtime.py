@@ -137,6 +137,9 @@ class TemporalRun:
             "fp": fp,
             "summary": call.summary,
         }
+        attributes = call.attributes.to_json()
+        if attributes:
+            data["attributes"] = attributes
         if call.timeout is not None:
             data["timeout"] = call.timeout
         if call.retry.jitter != RetryPolicy.jitter:
@@ -225,7 +228,14 @@ class TemporalRun:
             if "step" in details:
                 self._check(asked, details)
             attempts = int(details.get("attempt", 1))
-            return StepFailed(call.name, cause.type or "Error", cause.message, attempts)
+            data = details.get("data")
+            return StepFailed(
+                call.name,
+                cause.type or "Error",
+                cause.message,
+                attempts,
+                data if isinstance(data, dict) else None,
+            )
         attempts = call.retry.max_attempts if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED else 1
         if isinstance(cause, TemporalTimeout):
             what = cause.type.name.lower().replace("_", "-") if cause.type is not None else "activity"

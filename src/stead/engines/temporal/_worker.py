@@ -22,8 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker import Worker as TemporalSdkWorker
 
 from ... import _integrations as integrations
-from ..._engine import Worker
-from ..._exceptions import UsageError
+from ..._engine import Worker, check_worker
 from ..._workflow import Workflow
 from ._activities import StepActivities
 from ._runtime import Serving, workflow_class
@@ -46,11 +45,7 @@ class TemporalWorker(Worker):
         run_ids: Iterable[str] | None,
     ) -> None:
         self.engine = engine
-        self.workflows = {wf.name: wf for wf in workflows}
-        if not self.workflows:
-            raise UsageError("a worker needs at least one @stead.workflow")
-        if concurrency < 1:
-            raise UsageError(f"concurrency must be at least 1, got {concurrency}")
+        self.workflows = check_worker(workflows, concurrency)
         self.concurrency = concurrency
         self.only = None if run_ids is None else list(run_ids)
         self.finished: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""One run executing on the embedded engine: replay from the journal, then record as it goes."""
+"""One run executing on a journal engine: replay from the journal, then record as it goes."""
 
 from __future__ import annotations
 
@@ -15,23 +15,22 @@ from ... import _serde
 from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import NonDeterminismError, SerializationError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
 from ..._workflow import call_in_attempt
 from ._store import StepRow
 
+__all__ = ["JournalRun"]
+
 if TYPE_CHECKING:
-    from ._engine import SqliteEngine
-
-# Kinds whose start is written before they run, so that a timeline shows them while they take their time.
-_SHOWN_WHILE_RUNNING = frozenset({"model", "tool", "agent"})
+    from ._engine import JournalEngine
 
 
-class SqliteRun:
-    """The runtime (``stead._context.RunRuntime``) of one run on the embedded engine."""
+class JournalRun:
+    """The runtime (``stead._context.RunRuntime``) of one run on a journal engine."""
 
     def __init__(
         self,
-        engine: SqliteEngine,
+        engine: JournalEngine,
         run_id: str,
         token: int,
         journal: dict[str, StepRow],
@@ -153,7 +152,7 @@ class SqliteRun:
                 return _serde.loads(row.result_json)
             if row.status == "failed":
                 error = ErrorInfo.from_json(row.error_json or "{}")
-                raise StepFailed(call.name, error.type, error.message, row.attempts)
+                raise StepFailed(call.name, error.type, error.message, row.attempts, error.data)
             attempt = row.attempts  # it was running when the worker stopped: that attempt counts
             started = row.started_at
         self.in_flight += 1
@@ -166,7 +165,8 @@ class SqliteRun:
     async def _run_attempts(
         self, call: StepCall, position: str, fp: str | None, row: StepRow | None, attempt: int, started: float
     ) -> Any:
-        show = lifecycle = call.kind in _SHOWN_WHILE_RUNNING
+        # Written before it runs, so that a timeline shows it while it takes its time.
+        show = lifecycle = call.attributes.show_while_running
         self.replaying = False
         while True:
             attempt += 1
@@ -177,7 +177,7 @@ class SqliteRun:
                     upsert=True,
                 )
             if lifecycle:
-                self._sink("attempt_started", position, attempt, {"name": call.name, "summary": call.summary})
+                self._sink("attempt_started", position, attempt, _started(call))
             try:
                 with outside_workflow(), attempt_scope(Attempt(self.run_id, position, attempt, self._sink)):
                     value = await call_in_attempt(call)
@@ -225,13 +225,8 @@ class SqliteRun:
                     ),
                     upsert=show or row is not None,
                 )
-                raise StepFailed(call.name, info.type, info.message, attempt) from exc
-            what = f"the result of step {call.name!r}"
-            data = _serde.to_json_value(value, what)
-            try:
-                text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            except ValueError as exc:
-                raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+                raise StepFailed(call.name, info.type, info.message, attempt, info.data) from exc
+            data, text = _serde.step_result(call.name, value)
             self.flush_events()  # what the attempt streamed, before the step counts as done
             self._write(
                 _attempt_row(
@@ -299,6 +294,7 @@ class SqliteRun:
                 None if timeout is None else now + timeout,
             )
             self._write(row)
+            self.engine.notify_local()  # for whoever waits for the run to be waiting
         while True:
             changed = self.engine.changed()
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
@@ -359,6 +355,11 @@ class SqliteRun:
 _MISSING = object()
 
 
+def _started(call: StepCall) -> dict[str, Any]:
+    """The data of an ``attempt_started`` event."""
+    return {"name": call.name, "summary": call.summary, "attributes": call.attributes.to_json()}
+
+
 def _attempt_row(
     call: StepCall,
     position: str,
@@ -385,4 +386,10 @@ def _attempt_row(
         started,
         finished_at,
         due_at,
+        _attributes_json(call),
     )
+
+
+def _attributes_json(call: StepCall) -> str | None:
+    data = call.attributes.to_json()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False) if data else None

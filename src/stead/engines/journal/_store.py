@@ -1,0 +1,191 @@
+"""What the journal runtime needs from storage: the rows it reads and the operations it calls.
+
+A store keeps runs, their steps (the journal), retried attempts, messages and events. Every write made on behalf
+of a run is fenced by the run's lease token: when the token is no longer the run's (another worker took it over),
+the write changes nothing and raises ``stead.LeaseLost``. Multi-row writes are atomic. A store adds only storage
+(SQL); claims, replay, retries and suspension are the runtime's (``stead.engines.journal``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Event", "JournalStore", "RunRow", "StepRow", "StoredEvent", "lease_held"]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    workflow: str
+    args_json: str
+    source: str | None
+    status: str
+    """"pending", "running", "completed", "failed" or "cancelled"."""
+    result_json: str | None
+    error_json: str | None
+    state_json: str | None
+    cancel_requested: int
+    owner: str | None
+    """The worker that holds the run: "<host>/<pid>/<nonce>"."""
+    lease_until: float | None
+    lease_token: int
+    """Incremented by every claim: the fence of every write made for the run."""
+    suspended: int
+    """1 while no worker holds the run because it only waits (until ``wake_at``, a message, or a cancel)."""
+    wake_at: float | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass
+class StepRow:
+    position: str
+    name: str
+    kind: str
+    fp: str | None
+    status: str
+    result_json: str | None
+    error_json: str | None
+    attempts: int
+    summary: str | None
+    started_at: float
+    finished_at: float | None
+    due_at: float | None
+    attributes_json: str | None = None
+
+
+Event = tuple[str, int, str, str, float]
+"""An event to append: (position, attempt, kind, data_json, at)."""
+
+StoredEvent = tuple[int, str, int, str, str, float]
+"""An event read back: (id, position, attempt, kind, data_json, at)."""
+
+
+class JournalStore(Protocol):
+    """The storage of a journal engine (the embedded SQLite file; a Postgres database would be another)."""
+
+    def close(self) -> None: ...
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+
+    def insert_run(
+        self, run_id: str, workflow: str, args_json: str, source: str | None
+    ) -> tuple[bool, RunRow]:
+        """Insert a pending run; if the id exists, return (False, the existing row)."""
+
+    def get_run(self, run_id: str) -> RunRow | None: ...
+
+    def list_runs(self, statuses: Sequence[str] | None, workflow: str | None, limit: int) -> list[RunRow]:
+        """Runs, newest first."""
+
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Steps per run, without clock readings and patch markers."""
+
+    def waiting_for(self, run_id: str) -> list[str]:
+        """Names of the messages the run's pending waits are for, oldest wait first."""
+
+    def candidates(
+        self,
+        workflows: Sequence[str],
+        run_ids: Sequence[str] | None,
+        now: float,
+        host_prefix: str,
+        limit: int,
+    ) -> list[RunRow]:
+        """Runs a worker may claim: unowned, leased by an expired lease, or by this host (the worker checks);
+        suspended runs only when they should wake (cancelled, due, or a message they wait for arrived)."""
+
+    def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
+        """Take the run if its lease token is still ``expected_token``; the row with the new token, else None."""
+
+    def renew(self, owner: str, lease_until: float) -> set[str]:
+        """Extend every lease ``owner`` holds; return the runs it still holds."""
+
+    def suspend(self, run_id: str, token: int, wake_at: float | None, state_json: str | None) -> None:
+        """Give the run up while it only waits: no worker holds it until it should wake."""
+
+    def release(self, run_id: str, token: int) -> None:
+        """Give the run up so that any worker may claim it at once."""
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> list[str]: ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        token: int,
+        status: str,
+        result_json: str | None,
+        error_json: str | None,
+        state_json: str | None,
+    ) -> None: ...
+
+    def request_cancel(self, run_id: str, now: float) -> str | None:
+        """Cancel an idle run at once, or flag a held one. The status before the call; None: no such run."""
+
+    def reopen(self, run_id: str) -> None:
+        """A failed run becomes pending again; its failed steps move to the attempts and will rerun."""
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def journal(self, run_id: str) -> dict[str, StepRow]:
+        """The run's steps by position."""
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        """The run's steps in the order they started."""
+
+    def attempt_errors(self, run_id: str) -> dict[str, list[str]]:
+        """The error JSON of retried attempts, by position, oldest first."""
+
+    def record_step(
+        self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
+    ) -> None:
+        """Write a step (and the published state, if given); ``upsert`` replaces the row at its position."""
+
+    def record_attempt(
+        self,
+        run_id: str,
+        token: int,
+        position: str,
+        attempt: int,
+        error_json: str,
+        started_at: float,
+        retry_in: float | None,
+    ) -> None: ...
+
+    # -- events and messages -------------------------------------------------------------------------------------
+
+    def append_events(self, run_id: str, token: int, events: list[Event]) -> None: ...
+
+    def events(self, run_id: str, after: int, limit: int = 1000) -> list[StoredEvent]: ...
+
+    def insert_message(self, run_id: str, name: str, payload_json: str) -> str | None:
+        """Queue a message. None when queued, else the run's status (finished) or "missing"."""
+
+    def consume_message(
+        self, run_id: str, token: int, name: str, step: StepRow, state_json: str | None
+    ) -> str | None:
+        """Take the oldest unread message ``name`` for the wait at ``step`` and mark the wait done with it."""
+
+
+def lease_held(row: RunRow, host: str, now: float) -> bool:
+    """Whether a live worker holds the run's lease: not expired, and not held by a dead process of this host."""
+    if row.owner is None or (row.lease_until or 0) < now:
+        return False
+    owner_host, _, rest = row.owner.partition("/")
+    pid_text = rest.partition("/")[0]
+    # A lease held by a process of this machine that no longer exists is free at once.
+    return not (owner_host == host and pid_text.isdigit() and not _pid_alive(int(pid_text)))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
