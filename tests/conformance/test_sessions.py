@@ -525,3 +525,32 @@ async def test_an_in_memory_sqlite_session_holds_after_a_replay_what_the_plain_s
     ]
     # No journal entry of its own: the memory is rebuilt from the model and tool results.
     assert {s.kind for s in await engine.steps(handle.run_id)} == {"model", "tool"}
+
+
+@stead.workflow
+async def edit_a_file_session(db: str) -> list[Any]:
+    session = SQLiteSession("conversation-1", db)  # used directly, as outside a workflow
+    try:
+        await session.add_items([{"role": "user", "content": c} for c in ("a", "b")])
+        popped = await session.pop_item()
+        items = await session.get_items()
+    finally:
+        session.close()
+    fail_once()
+    return [popped, items]
+
+
+async def test_a_file_session_called_directly_in_workflow_code_is_journaled(
+    engine: stead.Engine, tmp_path: Path
+) -> None:
+    db = tmp_path / "memory.db"
+    gates["fail"] = True
+    handle = await engine.start(edit_a_file_session, str(db))
+    seen = await fail_then_replay(engine, edit_a_file_session, handle.run_id)
+    assert seen == [{"role": "user", "content": "b"}, [{"role": "user", "content": "a"}]]
+    assert await sqlite_items(db) == [{"role": "user", "content": "a"}]  # the replay wrote nothing again
+    assert [s.name for s in await engine.steps(handle.run_id)] == [
+        "session:add_items",
+        "session:pop_item",
+        "session:get_items",
+    ]

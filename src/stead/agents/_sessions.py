@@ -14,7 +14,7 @@ input changes) and write them again (the memory gains duplicates). Two ways out:
 
 The SDK's default store, an in-memory ``SQLiteSession``, is already memory of one process: inside a workflow it
 is kept as a :class:`RunSession` is (:func:`install_memory_sessions`), so that a resumed run holds what an
-uncrashed one holds, and so that workflow code can read and write it directly on any engine.
+uncrashed one holds. Workflow code may also call a ``SQLiteSession``'s methods directly, on any engine.
 """
 
 from __future__ import annotations
@@ -221,11 +221,14 @@ def _in_memory(session: Any) -> bool:
     return type(session) is SQLiteSession and bool(getattr(session, "_is_memory_db", False))
 
 
-def _run_memory(session: Any) -> RunSession | None:
-    """The memory an in-memory ``SQLiteSession`` has in the current run, or None outside workflow code."""
+def _in_run(session: Any) -> Session | None:
+    """What a ``SQLiteSession`` called directly from workflow code stands for, or None elsewhere (and inside
+    steps, where the store itself is meant)."""
     scope = current_scope()
-    if scope is None or not _in_memory(session):
+    if scope is None or type(session) is not SQLiteSession:
         return None
+    if not _in_memory(session):
+        return JournaledSession(session)  # a file: each operation a step, as with journaled_session()
     runtime = scope.runtime
     held: tuple[Any, RunSession] | None = session.__dict__.get("_stead_memory")
     # Per execution: a run replayed in the same process (a reopened run, an evicted Temporal workflow) rebuilds
@@ -240,11 +243,13 @@ _memory_installed = False
 
 
 def install_memory_sessions() -> None:
-    """Make an in-memory ``SQLiteSession`` used in workflow code keep its items in the run (idempotent).
+    """Make a ``SQLiteSession`` used in workflow code safe to replay and usable on any engine (idempotent).
 
-    Its items then come from what the run's journal replays, like a :class:`RunSession`'s, instead of from a
-    database that a crash empties and that replayed writes would not refill; and no thread is needed to reach
-    it (Temporal's workflow event loop has none). Outside workflow code the class is untouched.
+    In memory (the SDK's default), its items are kept in the run: they come from what the run's journal replays,
+    like a :class:`RunSession`'s, instead of from a database that a crash empties and that replayed writes would
+    not refill. In a file, its operations called from workflow code are steps (:class:`JournaledSession`). Either
+    way no thread is needed in workflow code (Temporal's workflow event loop has none). Outside workflow code
+    the class is untouched.
     """
     global _memory_installed
     if _memory_installed:
@@ -253,20 +258,20 @@ def install_memory_sessions() -> None:
     get_items, add_items, pop_item, clear = cls.get_items, cls.add_items, cls.pop_item, cls.clear_session
 
     async def get_items_(self: SQLiteSession, limit: int | None = None) -> list[TResponseInputItem]:
-        memory = _run_memory(self)
-        return await (get_items(self, limit) if memory is None else memory.get_items(limit))
+        run = _in_run(self)
+        return await (get_items(self, limit) if run is None else run.get_items(limit))
 
     async def add_items_(self: SQLiteSession, items: list[TResponseInputItem]) -> None:
-        memory = _run_memory(self)
-        await (add_items(self, items) if memory is None else memory.add_items(items))
+        run = _in_run(self)
+        await (add_items(self, items) if run is None else run.add_items(items))
 
     async def pop_item_(self: SQLiteSession) -> TResponseInputItem | None:
-        memory = _run_memory(self)
-        return await (pop_item(self) if memory is None else memory.pop_item())
+        run = _in_run(self)
+        return await (pop_item(self) if run is None else run.pop_item())
 
     async def clear_session_(self: SQLiteSession) -> None:
-        memory = _run_memory(self)
-        await (clear(self) if memory is None else memory.clear_session())
+        run = _in_run(self)
+        await (clear(self) if run is None else run.clear_session())
 
     for name, fn in (
         ("get_items", get_items_),
