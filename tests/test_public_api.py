@@ -84,6 +84,7 @@ PUBLIC = {
         "workflow",
     ],
     "stead.agents": [
+        "MCP_RETRY",
         "MODEL_CALLS",
         "MODEL_RETRY",
         "SESSION_RETRY",

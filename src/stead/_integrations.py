@@ -15,7 +15,7 @@ __all__ = ["acquire", "activate", "release"]
 #: The integration for each library, known by name only (as engines are by URL scheme): the core imports no
 #: integration module, it loads one when the program has imported the library it serves.
 _AGENTS_INSTALL = "stead.agents:install"
-_AGENTS_CLOSE = "stead.agents._provider:close_providers"
+_AGENTS_CLOSE = ("stead.agents._provider:close_providers", "stead.agents._mcp:close_connections")
 
 
 def _load(target: str) -> Any:
@@ -45,4 +45,5 @@ async def release() -> None:
     global _workers
     _workers -= 1
     if _workers == 0 and _agents_done:
-        await _load(_AGENTS_CLOSE)()
+        for close in _AGENTS_CLOSE:
+            await _load(close)()

@@ -18,4 +18,6 @@ def stock_level(sku: str) -> str:
 
 
 if __name__ == "__main__":
+    with open(os.environ["STEAD_TEST_LOG"], "a") as log:
+        log.write(f"{os.getpid()} started\n")
     server.run("stdio")

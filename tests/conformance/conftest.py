@@ -11,12 +11,7 @@ import stead
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
 
 #: Semantics the Temporal engine cannot keep, by test: each test below must fail on Temporal (strict xfail).
-TEMPORAL_CANNOT = {
-    "test_mcp_tools_are_steps_and_replay_without_calling_the_server": (
-        "an MCP server connected in workflow code starts a subprocess; on Temporal, workflow code runs on "
-        "Temporal's deterministic event loop, which has no subprocesses or sockets"
-    ),
-}
+TEMPORAL_CANNOT: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

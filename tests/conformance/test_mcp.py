@@ -60,3 +60,8 @@ async def test_mcp_tools_are_steps_and_replay_without_calling_the_server(
     assert len(server.requests) == 2
     tools = [s for s in await engine.steps(handle.run_id) if s.kind == "tool"]
     assert [t.summary for t in tools] == ["tool · stock_level"]
+    # Connecting and listing the tools are steps too: the replay started no server (the connection is the
+    # worker's, on Temporal too, where workflow code can start no process).
+    requests = [s.name for s in await engine.steps(handle.run_id) if s.kind == "mcp"]
+    assert requests == ["mcp:connect", "mcp:list_tools"]
+    assert log.read_text().count("started") == 1, "the replay started the MCP server again"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from agents import Agent, Runner, function_tool
+from agents import Agent, RunConfig, Runner, function_tool
 from agents.memory import OpenAIConversationsSession, OpenAIResponsesCompactionSession, SQLiteSession
 from openai import AsyncOpenAI
 
@@ -465,6 +465,66 @@ async def test_kill_mid_conversation_then_resume(
     started = sum(v for k, v in effects.items() if k.startswith("tool start refund_order"))
     # A refund interrupted by the kill runs again (a step runs at least once); a finished one never does.
     assert started == (2 if kind == "tool" else 1)
+
+
+# -- the SDK's default store: an in-memory SQLiteSession is memory of the run ----------------------------------
+
+MEMORY_TURNS = ["hi", "remember the milk", "what did I say?"]
+
+
+async def converse_in_memory() -> list[Any]:
+    session = SQLiteSession("conversation-1")  # in memory, as the SDK's docs write it
+    config = RunConfig(model_provider=stead.agents.env_provider())  # the provider stead gives workflows
+    try:
+        for message in MEMORY_TURNS:
+            await Runner.run(memo_agent, message, session=session, run_config=config)
+        last = await session.pop_item()
+        await session.add_items([{"role": "user", "content": "one more", "type": "message"}])
+        return [last, await session.get_items()]
+    finally:
+        session.close()
+
+
+def as_printed(value: Any) -> str:
+    """``value`` as JSON text, key order kept, without the ids the fake server numbers across runs."""
+
+    def strip(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in ("id", "response_id", "call_id")}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    return json.dumps(strip(value))
+
+
+@stead.workflow
+async def converse(fail: bool) -> list[Any]:
+    seen = await converse_in_memory()
+    if fail:
+        fail_once()
+    return seen
+
+
+async def test_an_in_memory_sqlite_session_holds_after_a_replay_what_the_plain_sdk_holds(
+    engine: stead.Engine, model_server: FakeOpenAIServer
+) -> None:
+    oracle = await converse_in_memory()  # the plain SDK, outside any workflow
+    assert len(oracle[1]) == 8 and len(model_server.requests) == 4
+    handle = await engine.start(converse, False)
+    async with engine.worker([converse]):
+        uncrashed = await handle.result(timeout=60)
+    gates["fail"] = True
+    crashed = await engine.start(converse, True)
+    replayed = await fail_then_replay(engine, converse, crashed.run_id)
+    # Compared as JSON text: the key order of every item too (what printing them shows).
+    assert as_printed(uncrashed) == as_printed(oracle)
+    assert as_printed(replayed) == as_printed(oracle)
+    assert list(oracle[0]) == ["id", "content", "role", "status", "type", "provider_data"]  # not sorted
+    assert len(model_server.requests) == 12, "the replay called the model"
+    assert [user_texts(r) for r in model_server.requests[-4:]] == [
+        user_texts(r) for r in model_server.requests[:4]
+    ]
+    # No journal entry of its own: the memory is rebuilt from the model and tool results.
+    assert {s.kind for s in await engine.steps(handle.run_id)} == {"model", "tool"}
 
 
 @stead.workflow

@@ -7,15 +7,27 @@ writes are steps); :class:`RunSession` is conversation memory kept by the run it
 """
 
 from ._approvals import approval_call_id, approval_message, approve, reject
+from ._mcp import MCP_RETRY, install_mcp
 from ._model import MODEL_RETRY, DurableModel
 from ._provider import ModelNotConfigured, env_provider
 from ._request import normalize_tool_output, response_from_json, response_to_json
-from ._runner import SteadAgentRunner, install
-from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
+from ._runner import SteadAgentRunner
+from ._runner import install as _install_runner
+from ._sessions import SESSION_RETRY, JournaledSession, RunSession, install_memory_sessions, journaled_session
 from ._stream import MODEL_CALLS, ModelCallOptions
 from ._toolcall import TOOL_RETRY, ToolOptions, tool_defaults, tool_options
 
+
+def install() -> None:
+    """Make ``Runner.run`` durable inside workflows, in-memory sessions run memory, and MCP servers connect on
+    the worker (idempotent). stead calls it when a worker starts."""
+    _install_runner()
+    install_memory_sessions()
+    install_mcp()
+
+
 __all__ = [
+    "MCP_RETRY",
     "MODEL_CALLS",
     "MODEL_RETRY",
     "SESSION_RETRY",

@@ -11,6 +11,10 @@ input changes) and write them again (the memory gains duplicates). Two ways out:
 * :class:`RunSession` keeps the conversation in the run itself. The run's journal already holds everything the
   items come from (messages received, model responses, tool results), so the memory is rebuilt exactly by a
   replay, on any machine, with no store and no step of its own.
+
+The SDK's default store, an in-memory ``SQLiteSession``, is already memory of one process: inside a workflow it
+is kept as a :class:`RunSession` is (:func:`install_memory_sessions`), so that a resumed run holds what an
+uncrashed one holds. Workflow code may also call a ``SQLiteSession``'s methods directly, on any engine.
 """
 
 from __future__ import annotations
@@ -23,14 +27,21 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from agents.items import TResponseInputItem
-from agents.memory import OpenAIConversationsSession, Session, SessionABC, SessionSettings
+from agents.memory import OpenAIConversationsSession, Session, SessionABC, SessionSettings, SQLiteSession
 from agents.memory.session_settings import resolve_session_limit
 
 from .. import _serde
 from .._context import StepAttributes, StepCall, current_scope, in_workflow, publish
 from .._retry import RetryPolicy
 
-__all__ = ["SESSION_RETRY", "JournaledSession", "RunSession", "journaled_session", "use_in_run"]
+__all__ = [
+    "SESSION_RETRY",
+    "JournaledSession",
+    "RunSession",
+    "install_memory_sessions",
+    "journaled_session",
+    "use_in_run",
+]
 
 SESSION_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5)
 """Retries of a session operation whose store failed (a locked database, a dropped connection)."""
@@ -186,9 +197,9 @@ class _JournaledConversationsSession(JournaledSession):
 def journaled_session(session: Session, *, key: str | None = None) -> Session:
     """``session`` with its operations journaled inside workflows (see :class:`JournaledSession`).
 
-    A :class:`RunSession` needs no journaling and is returned as it is.
+    A :class:`RunSession` and an in-memory ``SQLiteSession`` need no journaling and are returned as they are.
     """
-    if isinstance(session, RunSession):
+    if isinstance(session, RunSession) or _in_memory(session):
         return session
     inner = session.session if isinstance(session, JournaledSession) else session
     if isinstance(inner, OpenAIConversationsSession):
@@ -200,9 +211,78 @@ def journaled_session(session: Session, *, key: str | None = None) -> Session:
 
 def use_in_run(session: Any, key: str) -> Any:
     """The session an agent run inside a workflow uses in place of the one it was given."""
-    if session is None or isinstance(session, RunSession):
+    if session is None or isinstance(session, RunSession) or _in_memory(session):
         return session
     return journaled_session(session, key=key)
+
+
+def _in_memory(session: Any) -> bool:
+    # Only the SDK's own class: a subclass may keep more than the items (AdvancedSQLiteSession's branches).
+    return type(session) is SQLiteSession and bool(getattr(session, "_is_memory_db", False))
+
+
+def _in_run(session: Any) -> Session | None:
+    """What a ``SQLiteSession`` called directly from workflow code stands for, or None elsewhere (and inside
+    steps, where the store itself is meant)."""
+    scope = current_scope()
+    if scope is None or type(session) is not SQLiteSession:
+        return None
+    if not _in_memory(session):
+        return JournaledSession(session)  # a file: each operation a step, as with journaled_session()
+    runtime = scope.runtime
+    held: tuple[Any, RunSession] | None = session.__dict__.get("_stead_memory")
+    # Per execution: a run replayed in the same process (a reopened run, an evicted Temporal workflow) rebuilds
+    # the memory from scratch, also for a store made at module level.
+    if held is None or held[0] is not runtime:
+        held = (runtime, RunSession(session.session_id, session_settings=session.session_settings))
+        session.__dict__["_stead_memory"] = held
+    return held[1]
+
+
+_memory_installed = False
+
+
+def install_memory_sessions() -> None:
+    """Make a ``SQLiteSession`` used in workflow code safe to replay and usable on any engine (idempotent).
+
+    In memory (the SDK's default), its items are kept in the run: they come from what the run's journal replays,
+    like a :class:`RunSession`'s, instead of from a database that a crash empties and that replayed writes would
+    not refill. In a file, its operations called from workflow code are steps (:class:`JournaledSession`). Either
+    way no thread is needed in workflow code (Temporal's workflow event loop has none). Outside workflow code
+    the class is untouched.
+    """
+    global _memory_installed
+    if _memory_installed:
+        return
+    cls: Any = SQLiteSession
+    get_items, add_items, pop_item, clear = cls.get_items, cls.add_items, cls.pop_item, cls.clear_session
+
+    async def get_items_(self: SQLiteSession, limit: int | None = None) -> list[TResponseInputItem]:
+        run = _in_run(self)
+        return await (get_items(self, limit) if run is None else run.get_items(limit))
+
+    async def add_items_(self: SQLiteSession, items: list[TResponseInputItem]) -> None:
+        run = _in_run(self)
+        await (add_items(self, items) if run is None else run.add_items(items))
+
+    async def pop_item_(self: SQLiteSession) -> TResponseInputItem | None:
+        run = _in_run(self)
+        return await (pop_item(self) if run is None else run.pop_item())
+
+    async def clear_session_(self: SQLiteSession) -> None:
+        run = _in_run(self)
+        await (clear(self) if run is None else run.clear_session())
+
+    for name, fn in (
+        ("get_items", get_items_),
+        ("add_items", add_items_),
+        ("pop_item", pop_item_),
+        ("clear_session", clear_session_),
+    ):
+        original = getattr(cls, name)
+        fn.__name__, fn.__qualname__, fn.__doc__ = original.__name__, original.__qualname__, original.__doc__
+        setattr(cls, name, fn)
+    _memory_installed = True
 
 
 class RunSession(SessionABC):

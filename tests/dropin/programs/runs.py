@@ -101,11 +101,6 @@ def session_script(agent: str, request: FakeRequest) -> ReplyLike:
             'Answer 3 to "What\'s the population?"',
         ]
     },
-    xfail={
-        "workflow/temporal": ISSUE["13.5t"],
-        "crash/temporal": ISSUE["13.5t"],
-        "crash/sqlite": ISSUE["13.5"],
-    },
 )
 async def session() -> dict[str, Any]:
     agent = Agent(
@@ -270,7 +265,6 @@ def mcp_script(agent: str, request: FakeRequest) -> ReplyLike:
     mcp_script,
     effect_prefix="stock_level",
     expect={"final": "Stock: MCP-7: 42 in stock"},
-    xfail={"workflow/temporal": ISSUE["13.6"], "crash/temporal": ISSUE["13.6"]},
 )
 async def mcp() -> dict[str, Any]:
     env = {**os.environ, "STEAD_TEST_LOG": os.environ.get("DROPIN_EFFECTS", os.devnull)}

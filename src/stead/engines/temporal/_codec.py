@@ -12,13 +12,21 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 
 from ..._engine import ErrorInfo
 from ..._retry import RetryPolicy
 
 __all__ = [
     "ACTIVITY_STEP",
+    "DATA_CONVERTER",
     "MEMO_ARGS",
     "MEMO_CLOCK",
     "MEMO_SOURCE",
@@ -42,6 +50,32 @@ MEMO_WAITING = "stead.waiting"
 MEMO_CLOCK = "stead.clock"
 """The ``stead.now()`` readings since the last update, so that timelines show them as the embedded engine does."""
 QUERY_STATE = "stead.state"
+
+
+class _OrderedJSON(JSONPlainPayloadConverter):
+    """Temporal's JSON converter, keeping the order of dict keys (Temporal's own sorts them).
+
+    Journaled values are the program's data: a tool output or a session item read back from a history must
+    print, and reach the model, exactly as it was made.
+    """
+
+    def to_payload(self, value: Any) -> Payload | None:
+        data = json.dumps(value, cls=self._encoder, separators=(",", ":"))
+        return Payload(metadata={"encoding": self.encoding.encode()}, data=data.encode())
+
+
+class _PayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _OrderedJSON() if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=_PayloadConverter)
+"""The data converter of stead's Temporal clients: Temporal's default, with dict key order kept."""
 
 
 def json_size(value: Any) -> int:

@@ -57,7 +57,7 @@ from ..._exceptions import (
     UsageError,
 )
 from ..._workflow import Workflow
-from ._codec import MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
+from ._codec import DATA_CONVERTER, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
 from ._config import TemporalOptions
 from ._history import error_of, run_status, timeline, ts
 from ._stream import read_events
@@ -108,7 +108,10 @@ class TemporalEngine(Engine):
         if self._client is None:
             try:
                 self._client = await Client.connect(
-                    self.options.target, namespace=self.options.namespace, tls=self.options.tls
+                    self.options.target,
+                    namespace=self.options.namespace,
+                    tls=self.options.tls,
+                    data_converter=DATA_CONVERTER,
                 )
             except RuntimeError as exc:
                 raise EngineUnavailable(self._unreachable(str(exc))) from None
