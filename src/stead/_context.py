@@ -255,9 +255,17 @@ def scoped_task_factory(previous: Any) -> Any:
         if parent is not None:
             context = context if context is not None else contextvars.copy_context()
             context.run(scope_var.set, parent.child())
+        task: asyncio.Future[Any]
         if previous is not None:
-            return previous(loop, coro, context=context) if context is not None else previous(loop, coro)  # type: ignore[no-any-return]
-        return asyncio.Task(coro, loop=loop, context=context)
+            task = previous(loop, coro, context=context) if context is not None else previous(loop, coro)
+        else:
+            task = asyncio.Task(coro, loop=loop, context=context)
+        if parent is not None:
+            # An engine that hands replayed results out in their recorded order needs to know the run's tasks.
+            track = getattr(parent.runtime, "track_task", None)
+            if track is not None and isinstance(task, asyncio.Task):
+                track(task)
+        return task
 
     factory.stead = True  # type: ignore[attr-defined]
     return factory

@@ -170,6 +170,9 @@ class JournalWorker(Worker):
                     integrations.activate()
                     args, kwargs = workflow.decode_args(row.args_json)
                     observed = observe.execution(runtime, workflow.name, row.created_at)
+                    root = asyncio.current_task()
+                    assert root is not None
+                    runtime.track_task(root)
                     with enter_scope(Scope(runtime)), observed:
                         value = await workflow.fn(*args, **kwargs)
                     if runtime.fatal is not None:
