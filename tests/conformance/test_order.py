@@ -44,13 +44,16 @@ async def decide(order: list[str], winners: list[str]) -> str:
 
 @stead.workflow
 async def by_completion() -> dict[str, Any]:
-    # Created a, b, c; they finish c, a, b.
+    # Created a, b, c; they finish c, a, b, each once the workflow has acted on the one before.
     tasks = [
-        asyncio.ensure_future(branch("a", "c")),
-        asyncio.ensure_future(branch("b", "a")),
+        asyncio.ensure_future(branch("a", "seen-c")),
+        asyncio.ensure_future(branch("b", "seen-a")),
         asyncio.ensure_future(branch("c", None)),
     ]
-    order = [await next_done for next_done in asyncio.as_completed(tasks)]
+    order: list[str] = []
+    for next_done in asyncio.as_completed(tasks):
+        order.append(await next_done)
+        await branch(f"seen-{order[-1]}", None)
     slow = asyncio.ensure_future(branch("slow", "seen"))
     fast = asyncio.ensure_future(branch("fast", None))
     done, pending = await asyncio.wait({slow, fast}, return_when=asyncio.FIRST_COMPLETED)
