@@ -223,6 +223,21 @@ def test_non_serializable_result_fails_the_run(url: str) -> None:
     assert data["error"]["type"] == "SerializationError"
 
 
+def test_exit_in_workflow_code_fails_the_run(url: str, tmp_path: Path) -> None:
+    app = tmp_path / "quits.py"
+    app.write_text(
+        "import sys\n\nimport stead\n\n\n@stead.workflow\nasync def main() -> None:\n    sys.exit(3)\n"
+    )
+    result = spawn(url, "run", f"{app}:main")
+    assert result.returncode == 1, result.stderr
+    assert "WorkflowExited: workflow code called exit(3) (SystemExit, exit code 3)" in error_line(result)
+    (run,) = api(url, lambda e: e.list())
+    assert run.status is stead.RunStatus.FAILED
+    result = spawn(url, "resume", run.run_id)
+    assert result.returncode == 1, result.stderr
+    assert "exit(3)" in result.stderr
+
+
 def test_bad_engine_url(tmp_path: Path) -> None:
     result = invoke("mysql://x", "ls")
     assert result.exit_code == 2

@@ -62,6 +62,7 @@ PUBLIC = {
         "WaitUntil",
         "Worker",
         "Workflow",
+        "WorkflowExited",
         "WorkflowNotFound",
         "__version__",
         "budget",

@@ -53,6 +53,7 @@ from ._exceptions import (
     StepFailed,
     UsageError,
     WaitTimeout,
+    WorkflowExited,
     WorkflowNotFound,
 )
 from ._retry import RetryPolicy
@@ -104,6 +105,7 @@ __all__ = [
     "WaitUntil",
     "Worker",
     "Workflow",
+    "WorkflowExited",
     "WorkflowNotFound",
     "__version__",
     "budget",

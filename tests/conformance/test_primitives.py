@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -63,3 +64,51 @@ async def test_run_id_and_random_draws_replay(engine: stead.Engine) -> None:
 def test_run_id_outside_a_run_says_where_it_works() -> None:
     with pytest.raises(stead.UsageError, match="only inside a run"):
         stead.run_id()
+
+
+# -- exit() in workflow code ------------------------------------------------------------------------------------
+
+
+@stead.step
+async def before_exit() -> int:
+    return 1
+
+
+async def exits_in_a_task(code: int) -> None:
+    await before_exit()
+    sys.exit(code)
+
+
+@stead.workflow
+async def calls_exit(where: str) -> str:
+    await before_exit()
+    if where == "root":
+        exit(3)
+    if where == "gather":
+        await asyncio.gather(exits_in_a_task(4), before_exit())
+    if where == "taskgroup":
+        async with asyncio.TaskGroup() as group:
+            group.create_task(exits_in_a_task(5))
+    try:
+        sys.exit()
+    except Exception:  # noqa: BLE001 - as in plain Python, `except Exception` does not catch SystemExit
+        return "caught"
+    return "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("where", "called"), [("root", "exit(3)"), ("gather", "exit(4)"), ("taskgroup", "exit(5)")]
+)
+async def test_exit_in_workflow_code_fails_the_run_and_spares_the_worker(
+    engine: stead.Engine, where: str, called: str
+) -> None:
+    handle = await engine.start(calls_exit, where)
+    plain = await engine.start(calls_exit, "none")
+    async with engine.worker([calls_exit]):
+        with pytest.raises(stead.RunFailed) as failed:
+            await handle.result(timeout=20)
+        with pytest.raises(stead.RunFailed, match=r"workflow code called exit\(\)"):
+            await plain.result(timeout=20)
+    assert failed.value.error_type == "WorkflowExited"
+    assert f"workflow code called {called} (SystemExit" in failed.value.message
+    assert (await engine.get(handle.run_id)).status is stead.RunStatus.FAILED
