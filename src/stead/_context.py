@@ -23,7 +23,9 @@ from ._exceptions import UsageError, WorkflowExited
 from ._retry import RetryPolicy
 
 __all__ = [
+    "REQUEST_PREFIX",
     "Random",
+    "Request",
     "RunRuntime",
     "Scope",
     "StepAttributes",
@@ -40,6 +42,8 @@ __all__ = [
     "run_id",
     "publish",
     "random",
+    "receive",
+    "reply_step",
     "require_scope",
     "scope_var",
     "scoped_task_factory",
@@ -337,6 +341,67 @@ async def wait_for(name: str, timeout: float | None = None) -> Any:
         raise UsageError("stead.wait_for() needs a message name")
     scope = require_scope("wait_for")
     return await scope.runtime.wait_for(scope, name, timeout)
+
+
+REQUEST_PREFIX = "stead.request:"
+"""A request ``name`` travels as the message ``REQUEST_PREFIX + name``; its reply is the step ``reply_step(id)``."""
+
+
+def reply_step(request_id: str) -> str:
+    """The name of the step that journals the reply to a request: the caller waits for it."""
+    return f"reply:{request_id}"
+
+
+async def _reply_value(value: Any) -> Any:
+    return value
+
+
+class Request:
+    """A request sent into the run (``engine.request`` / ``stead request``), whose caller waits for the reply."""
+
+    __slots__ = ("_replied", "id", "name", "payload")
+
+    def __init__(self, name: str, payload: Any, request_id: str) -> None:
+        self.name = name
+        self.payload = payload
+        """The caller's payload (JSON data)."""
+        self.id = request_id
+        self._replied = False
+
+    def __repr__(self) -> str:
+        return f"Request({self.name!r}, {self.payload!r})"
+
+    async def reply(self, value: Any = None) -> None:
+        """Answer the request: the caller gets ``value`` (JSON data). Journaled, so a replay does not answer
+        again."""
+        if self._replied:
+            raise UsageError(f"request {self.name!r} was answered already; a request takes one reply")
+        scope = require_scope("Request.reply")
+        from ._serde import to_json_value
+
+        value = to_json_value(value, f"the reply to request {self.name!r}")
+        self._replied = True
+        call = StepCall(
+            name=reply_step(self.id),
+            fn=_reply_value,
+            args=(value,),
+            kind="reply",
+            summary=f"reply to request {self.name!r}",
+        )
+        await scope.runtime.execute_step(scope, call)
+
+
+async def receive(name: str, timeout: float | None = None) -> Request:
+    """Wait durably for the next request ``name`` sent to this run (``engine.request`` / ``stead request``).
+
+    Answer it with ``await request.reply(value)``: the caller gets ``value``. Raises :class:`stead.WaitTimeout`
+    after ``timeout`` seconds without one.
+    """
+    if not name:
+        raise UsageError("stead.receive() needs a request name")
+    scope = require_scope("receive")
+    envelope = await scope.runtime.wait_for(scope, REQUEST_PREFIX + name, timeout)
+    return Request(name, envelope.get("payload"), str(envelope["request"]))
 
 
 def now() -> datetime:
