@@ -468,6 +468,38 @@ def test_worker_executes_runs_and_stops_on_sigterm(url: str) -> None:
     assert out.strip().endswith("stead worker stopped")
 
 
+def test_request_prints_the_reply(url: str, tmp_path: Path) -> None:
+    app = tmp_path / "answers.py"
+    app.write_text(
+        textwrap.dedent(
+            """
+            import stead
+
+
+            @stead.workflow
+            async def answers() -> str:
+                request = await stead.receive("ask", timeout=60)
+                await request.reply({"echo": request.payload, "run": stead.run_id()})
+                return "done"
+            """
+        )
+    )
+    worker = popen(url, "worker", str(app))
+    try:
+        wf, source = load_target(f"{app}:answers")
+        api(url, lambda e: e.start(wf, run_id="ask-1", source=source))
+        result = invoke(url, "request", "ask-1", "ask", '{"q": 1}')
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout) == {"echo": {"q": 1}, "run": "ask-1"}
+        assert api(url, lambda e: e.wait("ask-1", timeout=30)).result == "done"
+        result = invoke(url, "request", "ask-1", "ask", "1")
+        assert result.exit_code == 2
+        assert "has already completed; it takes no more messages" in error_line(result)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+
+
 def test_worker_needs_sources(url: str) -> None:
     result = invoke(url, "worker")
     assert result.exit_code == 2
