@@ -106,9 +106,9 @@ async def test_exit_in_workflow_code_fails_the_run_and_spares_the_worker(
     plain = await engine.start(calls_exit, "none")
     async with engine.worker([calls_exit]):
         with pytest.raises(stead.RunFailed) as failed:
-            await handle.result(timeout=20)
+            await handle.result(timeout=60)
         with pytest.raises(stead.RunFailed, match=r"workflow code called exit\(\)"):
-            await plain.result(timeout=20)
+            await plain.result(timeout=60)
     assert failed.value.error_type == "WorkflowExited"
     assert f"workflow code called {called} (SystemExit" in failed.value.message
     assert (await engine.get(handle.run_id)).status is stead.RunStatus.FAILED
