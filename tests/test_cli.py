@@ -223,6 +223,21 @@ def test_non_serializable_result_fails_the_run(url: str) -> None:
     assert data["error"]["type"] == "SerializationError"
 
 
+def test_exit_in_workflow_code_fails_the_run(url: str, tmp_path: Path) -> None:
+    app = tmp_path / "quits.py"
+    app.write_text(
+        "import sys\n\nimport stead\n\n\n@stead.workflow\nasync def main() -> None:\n    sys.exit(3)\n"
+    )
+    result = spawn(url, "run", f"{app}:main")
+    assert result.returncode == 1, result.stderr
+    assert "WorkflowExited: workflow code called exit(3) (SystemExit, exit code 3)" in error_line(result)
+    (run,) = api(url, lambda e: e.list())
+    assert run.status is stead.RunStatus.FAILED
+    result = spawn(url, "resume", run.run_id)
+    assert result.returncode == 1, result.stderr
+    assert "exit(3)" in result.stderr
+
+
 def test_bad_engine_url(tmp_path: Path) -> None:
     result = invoke("mysql://x", "ls")
     assert result.exit_code == 2
@@ -451,6 +466,38 @@ def test_worker_executes_runs_and_stops_on_sigterm(url: str) -> None:
         out, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err
     assert out.strip().endswith("stead worker stopped")
+
+
+def test_request_prints_the_reply(url: str, tmp_path: Path) -> None:
+    app = tmp_path / "answers.py"
+    app.write_text(
+        textwrap.dedent(
+            """
+            import stead
+
+
+            @stead.workflow
+            async def answers() -> str:
+                request = await stead.receive("ask", timeout=60)
+                await request.reply({"echo": request.payload, "run": stead.run_id()})
+                return "done"
+            """
+        )
+    )
+    worker = popen(url, "worker", str(app))
+    try:
+        wf, source = load_target(f"{app}:answers")
+        api(url, lambda e: e.start(wf, run_id="ask-1", source=source))
+        result = invoke(url, "request", "ask-1", "ask", '{"q": 1}')
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout) == {"echo": {"q": 1}, "run": "ask-1"}
+        assert api(url, lambda e: e.wait("ask-1", timeout=30)).result == "done"
+        result = invoke(url, "request", "ask-1", "ask", "1")
+        assert result.exit_code == 2
+        assert "has already completed; it takes no more messages" in error_line(result)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
 
 
 def test_worker_needs_sources(url: str) -> None:

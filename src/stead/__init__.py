@@ -7,12 +7,14 @@ embedded SQLite engine (the default) or on Temporal, chosen by an engine URL.
 
 from ._context import (
     Random,
+    Request,
     StepAttributes,
     in_workflow,
     now,
     patched,
     publish,
     random,
+    receive,
     run_id,
     sleep,
     uuid4,
@@ -53,6 +55,7 @@ from ._exceptions import (
     StepFailed,
     UsageError,
     WaitTimeout,
+    WorkflowExited,
     WorkflowNotFound,
 )
 from ._limits import Limit, rate_limit
@@ -80,6 +83,7 @@ __all__ = [
     "Price",
     "PriceTable",
     "Random",
+    "Request",
     "RetryPolicy",
     "RunCancelled",
     "RunEvent",
@@ -106,6 +110,7 @@ __all__ = [
     "WaitUntil",
     "Worker",
     "Workflow",
+    "WorkflowExited",
     "WorkflowNotFound",
     "__version__",
     "budget",
@@ -118,6 +123,7 @@ __all__ = [
     "prices",
     "publish",
     "random",
+    "receive",
     "run_id",
     "sleep",
     "step",

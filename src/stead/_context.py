@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ._exceptions import UsageError
+from ._exceptions import UsageError, WorkflowExited
 from ._retry import RetryPolicy
 
 __all__ = [
+    "REQUEST_PREFIX",
     "Random",
+    "Request",
     "RunRuntime",
     "Scope",
     "StepAttributes",
@@ -40,12 +42,15 @@ __all__ = [
     "run_id",
     "publish",
     "random",
+    "receive",
+    "reply_step",
     "require_scope",
     "scope_var",
     "scoped_task_factory",
     "sleep",
     "uuid4",
     "wait_for",
+    "workflow_code",
 ]
 
 
@@ -255,12 +260,56 @@ def scoped_task_factory(previous: Any) -> Any:
         if parent is not None:
             context = context if context is not None else contextvars.copy_context()
             context.run(scope_var.set, parent.child())
+            coro = _exit_in_task(coro)
+        task: asyncio.Future[Any]
         if previous is not None:
-            return previous(loop, coro, context=context) if context is not None else previous(loop, coro)  # type: ignore[no-any-return]
-        return asyncio.Task(coro, loop=loop, context=context)
+            task = previous(loop, coro, context=context) if context is not None else previous(loop, coro)
+        else:
+            task = asyncio.Task(coro, loop=loop, context=context)
+        if parent is not None:
+            # An engine that hands replayed results out in their recorded order needs to know the run's tasks.
+            track = getattr(parent.runtime, "track_task", None)
+            if track is not None and isinstance(task, asyncio.Task):
+                track(task)
+        return task
 
     factory.stead = True  # type: ignore[attr-defined]
     return factory
+
+
+class _Exited(BaseException):
+    """``SystemExit`` in a task of workflow code, carried to the run's root (``workflow_code``).
+
+    asyncio lets a ``SystemExit`` raised in a task escape the event loop, which would end the worker; this one
+    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it).
+    """
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _exit_in_task(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await coro
+    except SystemExit as exc:
+        raise _Exited(exc.code) from exc
+
+
+async def workflow_code(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await a run's workflow function: ``exit()`` anywhere in its code raises ``WorkflowExited`` instead."""
+    try:
+        return await coro
+    except (SystemExit, _Exited) as exc:
+        raise WorkflowExited(exc.code) from exc
+    except BaseExceptionGroup as group:  # a TaskGroup whose task called exit()
+        exited, _ = group.split(_Exited)
+        if exited is None:
+            raise
+        first: BaseException = exited
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise WorkflowExited(getattr(first, "code", None)) from group
 
 
 def install_task_factory(loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -292,6 +341,67 @@ async def wait_for(name: str, timeout: float | None = None) -> Any:
         raise UsageError("stead.wait_for() needs a message name")
     scope = require_scope("wait_for")
     return await scope.runtime.wait_for(scope, name, timeout)
+
+
+REQUEST_PREFIX = "stead.request:"
+"""A request ``name`` travels as the message ``REQUEST_PREFIX + name``; its reply is the step ``reply_step(id)``."""
+
+
+def reply_step(request_id: str) -> str:
+    """The name of the step that journals the reply to a request: the caller waits for it."""
+    return f"reply:{request_id}"
+
+
+async def _reply_value(value: Any) -> Any:
+    return value
+
+
+class Request:
+    """A request sent into the run (``engine.request`` / ``stead request``), whose caller waits for the reply."""
+
+    __slots__ = ("_replied", "id", "name", "payload")
+
+    def __init__(self, name: str, payload: Any, request_id: str) -> None:
+        self.name = name
+        self.payload = payload
+        """The caller's payload (JSON data)."""
+        self.id = request_id
+        self._replied = False
+
+    def __repr__(self) -> str:
+        return f"Request({self.name!r}, {self.payload!r})"
+
+    async def reply(self, value: Any = None) -> None:
+        """Answer the request: the caller gets ``value`` (JSON data). Journaled, so a replay does not answer
+        again."""
+        if self._replied:
+            raise UsageError(f"request {self.name!r} was answered already; a request takes one reply")
+        scope = require_scope("Request.reply")
+        from ._serde import to_json_value
+
+        value = to_json_value(value, f"the reply to request {self.name!r}")
+        self._replied = True
+        call = StepCall(
+            name=reply_step(self.id),
+            fn=_reply_value,
+            args=(value,),
+            kind="reply",
+            summary=f"reply to request {self.name!r}",
+        )
+        await scope.runtime.execute_step(scope, call)
+
+
+async def receive(name: str, timeout: float | None = None) -> Request:
+    """Wait durably for the next request ``name`` sent to this run (``engine.request`` / ``stead request``).
+
+    Answer it with ``await request.reply(value)``: the caller gets ``value``. Raises :class:`stead.WaitTimeout`
+    after ``timeout`` seconds without one.
+    """
+    if not name:
+        raise UsageError("stead.receive() needs a request name")
+    scope = require_scope("receive")
+    envelope = await scope.runtime.wait_for(scope, REQUEST_PREFIX + name, timeout)
+    return Request(name, envelope.get("payload"), str(envelope["request"]))
 
 
 def now() -> datetime:

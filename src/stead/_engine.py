@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import importlib
+import math
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,13 +17,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, get_args
 
-from ._context import StepAttributes
+from ._context import REQUEST_PREFIX, StepAttributes, reply_step
 from ._events import RunEvent
-from ._exceptions import RunCancelled, RunFailed, SteadError, UsageError
+from ._exceptions import RunCancelled, RunFailed, RunFinished, SteadError, UsageError, WaitTimeout
 from ._workflow import Workflow
 
 __all__ = [
     "DEFAULT_ENGINE",
+    "NO_REPLY",
     "Engine",
     "ErrorInfo",
     "RunHandle",
@@ -351,6 +355,51 @@ class Engine(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    async def request(
+        self, run_id: str, name: str, payload: Any = None, *, timeout: float | None = 60.0
+    ) -> Any:
+        """Send a request to a running run and return its reply (the run answers with ``stead.receive(name)`` and
+        ``await request.reply(value)``). Raises ``stead.WaitTimeout`` when no reply came within ``timeout``
+        seconds (the request stays queued), ``RunFinished`` when the run ended without replying."""
+        check_message(name)
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise UsageError(
+                f"timeout={timeout!r}: give a positive number of seconds, or None to wait forever"
+            )
+        request_id = uuid.uuid4().hex
+        await self.send(run_id, REQUEST_PREFIX + name, {"request": request_id, "payload": payload})
+        deadline = None if timeout is None else time.monotonic() + timeout
+        found = await self._reply(run_id, reply_step(request_id), deadline)
+        if found is NO_REPLY:
+            raise WaitTimeout(f"run {run_id!r} did not reply to request {name!r} within {timeout:g}s")
+        if isinstance(found, RunInfo):
+            raise RunFinished(
+                f"run {run_id!r} {'has been cancelled' if found.status is RunStatus.CANCELLED else found.status} "
+                f"without replying to request {name!r}"
+            )
+        return found.result
+
+    async def _reply(self, run_id: str, step: str, deadline: float | None) -> Any:
+        """The done step ``step`` once there is one, the run's info if it finished first, ``NO_REPLY`` at the
+        deadline. This one reads the run's steps, ever less often; engines with change notification do better."""
+        pause = 0.05
+        while True:
+            for info in await self.steps(run_id):
+                if info.name == step and info.status == "done":
+                    return info
+            run = await self.get(run_id)
+            if run.status.finished:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                return NO_REPLY
+            wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(wait)
+            pause = min(pause * 1.5, 0.5)
+
+
+NO_REPLY = object()
+"""What ``Engine._reply`` returns when the deadline passed."""
 
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")

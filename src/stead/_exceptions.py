@@ -22,7 +22,8 @@ and control flow that user code must not swallow::
         ├── StepFailed
         ├── WaitTimeout
         ├── NonDeterminismError
-        └── BudgetExceeded
+        ├── BudgetExceeded
+        └── WorkflowExited
 
     SteadInterrupt (BaseException)  control flow; `except Exception` does not catch it
     └── LeaseLost
@@ -54,6 +55,7 @@ __all__ = [
     "StepFailed",
     "UsageError",
     "WaitTimeout",
+    "WorkflowExited",
     "WorkflowNotFound",
 ]
 
@@ -306,3 +308,19 @@ class SteadInterrupt(BaseException):
 
 class LeaseLost(SteadInterrupt):
     """Another worker took this run over; this worker stops executing it without recording anything."""
+
+
+class WorkflowExited(RunError):
+    """Workflow code called ``exit()`` / ``sys.exit()`` (raised ``SystemExit``): the run fails with this error.
+
+    ``SystemExit`` ends a program; inside a run it would end the worker with every run it holds, so stead ends
+    only the run, and says so.
+    """
+
+    def __init__(self, code: object = None) -> None:
+        called = "exit()" if code is None else f"exit({code!r})"
+        super().__init__(
+            f"workflow code called {called} (SystemExit, exit code {code!r}); the run ends as failed. "
+            "Return a value or raise an exception to end a run"
+        )
+        self.code = code

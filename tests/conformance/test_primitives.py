@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -63,3 +64,102 @@ async def test_run_id_and_random_draws_replay(engine: stead.Engine) -> None:
 def test_run_id_outside_a_run_says_where_it_works() -> None:
     with pytest.raises(stead.UsageError, match="only inside a run"):
         stead.run_id()
+
+
+# -- exit() in workflow code ------------------------------------------------------------------------------------
+
+
+@stead.step
+async def before_exit() -> int:
+    return 1
+
+
+async def exits_in_a_task(code: int) -> None:
+    await before_exit()
+    sys.exit(code)
+
+
+@stead.workflow
+async def calls_exit(where: str) -> str:
+    await before_exit()
+    if where == "root":
+        exit(3)
+    if where == "gather":
+        await asyncio.gather(exits_in_a_task(4), before_exit())
+    if where == "taskgroup":
+        async with asyncio.TaskGroup() as group:
+            group.create_task(exits_in_a_task(5))
+    try:
+        sys.exit()
+    except Exception:  # noqa: BLE001 - as in plain Python, `except Exception` does not catch SystemExit
+        return "caught"
+    return "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("where", "called"), [("root", "exit(3)"), ("gather", "exit(4)"), ("taskgroup", "exit(5)")]
+)
+async def test_exit_in_workflow_code_fails_the_run_and_spares_the_worker(
+    engine: stead.Engine, where: str, called: str
+) -> None:
+    handle = await engine.start(calls_exit, where)
+    plain = await engine.start(calls_exit, "none")
+    async with engine.worker([calls_exit]):
+        with pytest.raises(stead.RunFailed) as failed:
+            await handle.result(timeout=60)
+        with pytest.raises(stead.RunFailed, match=r"workflow code called exit\(\)"):
+            await plain.result(timeout=60)
+    assert failed.value.error_type == "WorkflowExited"
+    assert f"workflow code called {called} (SystemExit" in failed.value.message
+    assert (await engine.get(handle.run_id)).status is stead.RunStatus.FAILED
+
+
+# -- requests: a call into a running run, answered by the run ---------------------------------------------------
+
+replies: list[Any] = []
+
+
+@stead.step
+async def count_reply(value: Any) -> None:
+    replies.append(value)
+
+
+@stead.workflow
+async def counter(requests: int) -> int:
+    total = 0
+    for _ in range(requests):
+        request = await stead.receive("add", timeout=60)
+        total += int(request.payload)
+        await request.reply({"total": total})
+        await count_reply(total)
+    if not _allowed.is_set():
+        raise RuntimeError("stop after the requests")
+    return total
+
+
+async def test_request_gets_the_runs_reply_and_replay_does_not_reply_again(engine: stead.Engine) -> None:
+    _allowed.clear()
+    replies.clear()
+    handle = await engine.start(counter, 2, run_id="counter-1")
+    async with engine.worker([counter]):
+        assert await engine.request(handle.run_id, "add", 5, timeout=30) == {"total": 5}
+        assert await engine.request(handle.run_id, "add", 3, timeout=30) == {"total": 8}
+        with pytest.raises(stead.RunFailed, match="stop after the requests"):
+            await handle.result(timeout=30)
+        with pytest.raises(stead.RunFinished, match="has already failed; it takes no more messages"):
+            await engine.request(handle.run_id, "add", 1, timeout=30)
+        _allowed.set()
+        await engine.reopen(handle.run_id)
+        assert await handle.result(timeout=30) == 8
+    assert replies == [5, 8], "a replay answered a request again"
+    steps = [s for s in await engine.steps(handle.run_id) if s.kind == "reply"]
+    assert [s.result for s in steps] == [{"total": 5}, {"total": 8}]
+
+
+async def test_request_without_a_reply_times_out(engine: stead.Engine) -> None:
+    handle = await engine.start(counter, 1, run_id="counter-2")
+    with pytest.raises(stead.WaitTimeout, match="did not reply to request 'add' within 0.2s"):
+        await engine.request(handle.run_id, "add", 1, timeout=0.2)  # no worker runs it
+    with pytest.raises(stead.UsageError, match="a message needs a name"):
+        await engine.request(handle.run_id, "", 1)
+    await engine.cancel(handle.run_id)

@@ -19,7 +19,7 @@ from ._common import (
 )
 from .dev import dev
 from .inspect import ls, show, tail
-from .messages import approve, cancel, reject, send
+from .messages import approve, cancel, reject, request, send
 from .run import resume, run, worker
 from .ui import serve, ui
 
@@ -28,7 +28,8 @@ __all__ = ["cli", "exit_code_for", "main"]
 EPILOG = """\b
 Exit codes:
   0    success
-  1    the run failed or was cancelled (run, resume)
+  1    the run failed or was cancelled (run, resume); no reply in time
+       (request)
   2    bad input: unknown file, workflow or run, arguments that do not
        fit, a run id taken by other arguments, a run already finished
   3    engine error: unreadable or corrupt database, schema too new
@@ -72,7 +73,7 @@ def cli(ctx: click.Context, engine: str | None) -> None:
     ctx.obj = Settings(engine)
 
 
-for command in (run, resume, worker, ls, show, tail, send, approve, reject, cancel, dev, ui, serve):
+for command in (run, resume, worker, ls, show, tail, send, request, approve, reject, cancel, dev, ui, serve):
     cli.add_command(command)
 
 

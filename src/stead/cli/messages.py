@@ -1,7 +1,8 @@
-"""``stead send``, ``stead approve``, ``stead reject`` and ``stead cancel``: talk to runs."""
+"""``stead send``, ``stead request``, ``stead approve``, ``stead reject`` and ``stead cancel``: talk to runs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -10,7 +11,7 @@ from .. import RunStatus
 from ._common import connected, engine_option, run_async
 from .run import parse_value
 
-__all__ = ["approve", "cancel", "reject", "send"]
+__all__ = ["approve", "cancel", "reject", "request", "send"]
 
 
 @click.command()
@@ -28,15 +29,7 @@ def send(ctx: click.Context, run_id: str, name: str, payload: str | None, as_tex
     The payload is parsed as JSON if it parses, else taken as a string (with --text, always a string); default
     null. A payload that looks like JSON ({...}, [...], "...") but does not parse is an error.
     """
-    value: Any
-    if payload is None:
-        value = None
-    elif as_text:
-        value = payload
-    else:
-        value = parse_value(
-            payload, strict=f"send it as a string with: stead send --text {run_id} {name} ..."
-        )
+    value = _payload(payload, as_text, f"stead send --text {run_id} {name} ...")
 
     async def main() -> None:
         async with connected(ctx) as engine:
@@ -44,6 +37,46 @@ def send(ctx: click.Context, run_id: str, name: str, payload: str | None, as_tex
 
     run_async(main)
     click.echo(f"sent {name} to run {run_id}")
+
+
+def _payload(payload: str | None, as_text: bool, as_string: str) -> Any:
+    if payload is None:
+        return None
+    if as_text:
+        return payload
+    return parse_value(payload, strict=f"send it as a string with: {as_string}")
+
+
+@click.command()
+@click.argument("run_id")
+@click.argument("name")
+@click.argument("payload", required=False, metavar="[JSON]")
+@click.option("--text", "as_text", is_flag=True, help="Send PAYLOAD as a string, as is (not parsed as JSON).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the reply.",
+)
+@engine_option
+@click.pass_context
+def request(
+    ctx: click.Context, run_id: str, name: str, payload: str | None, as_text: bool, timeout: float
+) -> None:
+    """Send a request to a run and print its reply (JSON).
+
+    The run answers with `request = await stead.receive(NAME)` ... `await request.reply(VALUE)`. The payload is
+    read as by `stead send`. Without a reply within --timeout seconds the command fails (exit code 1); the
+    request stays queued for the run.
+    """
+    value = _payload(payload, as_text, f"stead request --text {run_id} {name} ...")
+
+    async def main() -> Any:
+        async with connected(ctx) as engine:
+            return await engine.request(run_id, name, value, timeout=timeout)
+
+    click.echo(json.dumps(run_async(main), ensure_ascii=False))
 
 
 @click.command()

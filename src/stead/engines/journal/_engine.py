@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import _serde
 from ..._context import StepAttributes, outside_workflow
 from ..._engine import (
+    NO_REPLY,
     Engine,
     ErrorInfo,
     RunHandle,
@@ -271,6 +272,21 @@ class JournalEngine(Engine):
         from ._worker import JournalWorker
 
         return JournalWorker(self, workflows, concurrency=concurrency, run_ids=run_ids)
+
+    async def _reply(self, run_id: str, step: str, deadline: float | None) -> Any:
+        while True:
+            changed = self.changed()
+            for step_row in self.store.journal(run_id).values():
+                if step_row.name == step and step_row.status == "done":
+                    return _step_info(step_row, [])
+            run = self._row(run_id)
+            if RunStatus(run.status).finished:
+                return self._info(run)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return NO_REPLY
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
 
     async def close(self) -> None:
         if self._closed:

@@ -51,6 +51,16 @@ class DeliveryGate:
         """Whether recorded deliveries are still to be handed out."""
         return bool(self._remaining)
 
+    def passes(self) -> bool:
+        """Whether a live result delivered now needs no turn (nothing recorded is left, nobody waits): then
+        ``deliver(None)`` returns at once with ``next_number``, so the number can be written with the result."""
+        return not self._pending and not self._remaining
+
+    @property
+    def next_number(self) -> int:
+        """The number the next live delivery gets."""
+        return self._last + 1
+
     def _next_live(self) -> int:
         self._last += 1
         return self._last
@@ -105,9 +115,11 @@ class DeliveryGate:
             self._schedule()
 
     def _settled(self, running: asyncio.Task[Any] | None) -> bool:
-        tasks = [t for t in self._tasks if t is not running and not t.done()]
+        tracked = list(self._tasks)  # iterating a WeakSet is slow: once per check
         waiters: set[int] = set()
-        for task in tasks:
+        for task in tracked:
+            if task is running or task.done():
+                continue
             waiter = getattr(task, "_fut_waiter", None)
             if waiter is None or waiter.done():
                 return False  # runnable, or about to be woken
@@ -116,7 +128,9 @@ class DeliveryGate:
         if ready is None:
             self._stable += 1
             return self._stable >= _FALLBACK_ITERATIONS
-        members = {id(t) for t in self._tasks}
+        if not ready:
+            return True
+        members = {id(t) for t in tracked}
         for handle in ready:
             owner = getattr(getattr(handle, "_callback", None), "__self__", None)
             if owner is not None and id(owner) in members:

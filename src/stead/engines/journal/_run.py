@@ -17,6 +17,7 @@ from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
 from ..._workflow import call_in_attempt
+from ._order import DeliveryGate
 from ._store import StepRow
 
 __all__ = ["JournalRun"]
@@ -48,6 +49,7 @@ class JournalRun:
         self.state = state
         self._state_dirty = False
         self.fatal: NonDeterminismError | None = None
+        self.gate = DeliveryGate(row.delivered for row in journal.values() if row.delivered is not None)
         # For suspension: the run is idle when it only waits (timers, messages) and no step is under way.
         self._events: list[tuple[str, int, str, str, float]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -139,6 +141,30 @@ class JournalRun:
             if pos not in self.visited and row.status in ("done", "failed") and row.kind not in ("patch",)
         ]
 
+    async def _write_delivered(self, row: StepRow, *, upsert: bool = False) -> None:
+        """Write the row of a result about to reach workflow code, numbered with its turn among the results.
+
+        Mostly the turn is now, and the number goes into the row. When results recorded before (or waiting
+        already) go first, the row is written at once, so that waiting for the turn does not delay its
+        durability, and the number follows in a second write.
+        """
+        if self.gate.passes():
+            row.delivered = self.gate.next_number
+            self._write(row, upsert=upsert)
+            await self.gate.deliver(None)  # takes the number just written, without waiting
+            return
+        row.delivered = None
+        self._write(row, upsert=upsert)
+        await self._deliver_late(row.position)
+
+    async def _deliver_late(self, position: str) -> None:
+        number = await self.gate.deliver(None)
+        self.store.record_delivered(self.run_id, self.token, position, number)
+
+    def track_task(self, task: asyncio.Task[Any]) -> None:
+        """Count a task of the run's code, for the delivery order (``stead._context.scoped_task_factory``)."""
+        self.gate.track(task)
+
     # -- RunRuntime ----------------------------------------------------------------------------------------------
 
     async def execute_step(self, scope: Scope, call: StepCall) -> Any:
@@ -149,8 +175,10 @@ class JournalRun:
         started = time.time()
         if row is not None:
             if row.status == "done":
+                await self.gate.deliver(row.delivered)
                 return _serde.loads(row.result_json)
             if row.status == "failed":
+                await self.gate.deliver(row.delivered)
                 error = ErrorInfo.from_json(row.error_json or "{}")
                 raise StepFailed(call.name, error.type, error.message, row.attempts, error.data)
             attempt = row.attempts  # it was running when the worker stopped: that attempt counts
@@ -212,7 +240,7 @@ class JournalRun:
                     self.engine.notify_local()
                     await asyncio.sleep(delay)
                     continue
-                self._write(
+                await self._write_delivered(
                     _attempt_row(
                         call,
                         position,
@@ -228,7 +256,7 @@ class JournalRun:
                 raise StepFailed(call.name, info.type, info.message, attempt, info.data) from exc
             data, text = _serde.step_result(call.name, value)
             self.flush_events()  # what the attempt streamed, before the step counts as done
-            self._write(
+            await self._write_delivered(
                 _attempt_row(
                     call, position, fp, attempt, started, "done", result_json=text, finished_at=time.time()
                 ),
@@ -243,6 +271,7 @@ class JournalRun:
         position = scope.next_position()
         row = self._recorded(position, "timer", "sleep", None)
         if row is not None and row.status == "done":
+            await self.gate.deliver(row.delivered)
             return
         if row is None:
             now = time.time()
@@ -267,15 +296,17 @@ class JournalRun:
             with self._waiting(row.due_at):
                 await asyncio.sleep(remaining)
         row.status, row.finished_at, row.result_json = "done", time.time(), "null"
-        self._write(row, upsert=True)
+        await self._write_delivered(row, upsert=True)
 
     async def wait_for(self, scope: Scope, name: str, timeout: float | None) -> Any:
         position = scope.next_position()
         row = self._recorded(position, "wait", name, None)
         if row is not None:
             if row.status == "done":
+                await self.gate.deliver(row.delivered)
                 return _serde.loads(row.result_json)
             if row.status == "failed":
+                await self.gate.deliver(row.delivered)
                 raise WaitTimeout(f"no message {name!r} arrived within {timeout}s")
         else:
             now = time.time()
@@ -297,17 +328,23 @@ class JournalRun:
             self.engine.notify_local()  # for whoever waits for the run to be waiting
         while True:
             changed = self.engine.changed()
+            passes = self.gate.passes()
+            row.delivered = self.gate.next_number if passes else None
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
             if payload is not None:
                 self.replaying = False
                 self.engine.notify_local()
+                if passes:
+                    await self.gate.deliver(None)  # the number just written, at once
+                else:
+                    await self._deliver_late(row.position)
                 return _serde.loads(payload)
             remaining = None if row.due_at is None else row.due_at - time.time()
             if remaining is not None and remaining <= 0:
                 error = WaitTimeout(f"no message {name!r} arrived within {timeout}s")
                 row.status, row.finished_at = "failed", time.time()
                 row.error_json = ErrorInfo.from_exception(error, traceback=False).to_json()
-                self._write(row, upsert=True)
+                await self._write_delivered(row, upsert=True)
                 raise error
             try:
                 # asyncio.timeout, not wait_for: a task created here would take a place in the run's task tree.

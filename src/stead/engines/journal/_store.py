@@ -56,6 +56,8 @@ class StepRow:
     finished_at: float | None
     due_at: float | None
     attributes_json: str | None = None
+    delivered: int | None = None
+    """The place of the result among the results the run's code received (``stead.engines.journal._order``)."""
 
 
 Event = tuple[str, int, str, str, float]
@@ -144,6 +146,9 @@ class JournalStore(Protocol):
         self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
     ) -> None:
         """Write a step (and the published state, if given); ``upsert`` replaces the row at its position."""
+
+    def record_delivered(self, run_id: str, token: int, position: str, delivered: int) -> None:
+        """Set the delivery number of a step written before its result's turn came."""
 
     def record_attempt(
         self,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import _integrations as integrations
 from ... import _observe as observe
-from ..._context import Scope, enter_scope, install_task_factory
+from ..._context import Scope, enter_scope, install_task_factory, workflow_code
 from ..._engine import ErrorInfo, Worker, check_worker
 from ..._exceptions import NonDeterminismError, SteadInterrupt
 from ..._workflow import Workflow
@@ -179,8 +179,11 @@ class JournalWorker(Worker):
                     integrations.activate()
                     args, kwargs = workflow.decode_args(row.args_json)
                     observed = observe.execution(runtime, workflow.name, row.created_at)
+                    root = asyncio.current_task()
+                    assert root is not None
+                    runtime.track_task(root)
                     with enter_scope(Scope(runtime)), observed:
-                        value = await workflow.fn(*args, **kwargs)
+                        value = await workflow_code(workflow.fn(*args, **kwargs))
                     if runtime.fatal is not None:
                         raise runtime.fatal
                     leftover = runtime.unvisited()

@@ -28,8 +28,9 @@ __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
-"""1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
+SCHEMA_VERSION = 3
+"""1: the first journal; 2: steps carry their attributes (``attributes_json``); 3: steps carry the order in
+which their results reached workflow code (``delivered``)."""
 
 logger = logging.getLogger("stead")
 
@@ -120,6 +121,7 @@ CREATE TABLE steps (
     finished_at REAL,
     due_at REAL,
     attributes_json TEXT,
+    delivered INTEGER,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -164,12 +166,12 @@ RUN_COLUMNS = (
 
 STEP_COLUMNS = (
     "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
-    "attributes_json"
+    "attributes_json, delivered"
 )
 
 
 _INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
 )
 # Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
@@ -177,7 +179,8 @@ _UPSERT_STEP = _INSERT_STEP + (
     " ON CONFLICT (run_id, position) DO UPDATE SET name = excluded.name, kind = excluded.kind, fp = excluded.fp, "
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
-    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json"
+    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json, "
+    "delivered = excluded.delivered"
 )
 
 
@@ -485,6 +488,7 @@ class SqliteStore:
             row.finished_at,
             row.due_at,
             row.attributes_json,
+            row.delivered,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -496,6 +500,17 @@ class SqliteStore:
         with self.transaction() as conn:
             self._fence(conn, run_id, token, state_json)
             conn.execute(sql, (*values, run_id, token))
+
+    @_retrying
+    def record_delivered(self, run_id: str, token: int, position: str, delivered: int) -> None:
+        """Number the delivery of a step's result written before its turn came."""
+        cur = self._conn.execute(
+            "UPDATE steps SET delivered = ? WHERE run_id = ? AND position = ? AND EXISTS (SELECT 1 FROM runs "
+            "WHERE run_id = ? AND lease_token = ? AND status = 'running')",
+            (delivered, run_id, position, run_id, token),
+        )
+        if cur.rowcount != 1:
+            raise LeaseLost(run_id)
 
     @_retrying
     def record_attempt(
@@ -569,9 +584,9 @@ class SqliteStore:
             seq, payload_json = found
             conn.execute("UPDATE messages SET consumed_by = ? WHERE seq = ?", (step.position, seq))
             conn.execute(
-                "UPDATE steps SET status = 'done', result_json = ?, finished_at = ? WHERE run_id = ? "
-                "AND position = ?",
-                (payload_json, time.time(), run_id, step.position),
+                "UPDATE steps SET status = 'done', result_json = ?, finished_at = ?, delivered = ? "
+                "WHERE run_id = ? AND position = ?",
+                (payload_json, time.time(), step.delivered, run_id, step.position),
             )
             return str(payload_json)
 
@@ -703,6 +718,12 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE stead_meta SET value = '2' WHERE key = 'schema'")
 
 
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    """Steps get their delivery number; rows written before have none and replay in creation order, as then."""
+    conn.execute("ALTER TABLE steps ADD COLUMN delivered INTEGER")
+    conn.execute("UPDATE stead_meta SET value = '3' WHERE key = 'schema'")
+
+
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -732,6 +753,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
             if version < 2:
                 _migrate_to_2(conn)
+            if version < 3:
+                _migrate_to_3(conn)
         for statement in _CLAIM_INDEXES:  # added to files of any schema version: older stead ignores them
             conn.execute(statement)
     except BaseException:

@@ -34,7 +34,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from ... import _integrations as integrations
 from ... import _observe, _serde
-from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory
+from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory, workflow_code
 from ..._context import scope_var as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
 from ..._retry import RetryPolicy
@@ -429,7 +429,7 @@ async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Se
         # Set, never reset: the context belongs to the workflow's task and ends with it, and an evicted workflow
         # is closed outside its context, where a reset would fail.
         current_scope_var.set(Scope(run))
-        value = await wf.fn(*args, **kwargs)
+        value = await workflow_code(wf.fn(*args, **kwargs))
         if run.fatal is not None:
             raise run.fatal
         return value

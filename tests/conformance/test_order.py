@@ -1,0 +1,79 @@
+"""Completion order replays: code that acts on whichever result arrives first decides the same on replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+import stead
+
+calls: Counter[str] = Counter()
+finished: dict[str, asyncio.Event] = {}
+_pass = asyncio.Event()
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    calls.clear()
+    finished.clear()
+    _pass.clear()
+
+
+def _finished(name: str) -> asyncio.Event:
+    return finished.setdefault(name, asyncio.Event())
+
+
+@stead.step
+async def branch(name: str, after: str | None) -> str:
+    """Finishes once the branch ``after`` has: the branches finish in an order unlike their creation order."""
+    calls[name] += 1
+    if after is not None:
+        await _finished(after).wait()
+    _finished(name).set()
+    return name
+
+
+@stead.step
+async def decide(order: list[str], winners: list[str]) -> str:
+    calls["decide"] += 1
+    return f"{order[0]} first; race won by {'+'.join(winners)}"
+
+
+@stead.workflow
+async def by_completion() -> dict[str, Any]:
+    # Created a, b, c; they finish c, a, b, each once the workflow has acted on the one before.
+    tasks = [
+        asyncio.ensure_future(branch("a", "seen-c")),
+        asyncio.ensure_future(branch("b", "seen-a")),
+        asyncio.ensure_future(branch("c", None)),
+    ]
+    order: list[str] = []
+    for next_done in asyncio.as_completed(tasks):
+        order.append(await next_done)
+        await branch(f"seen-{order[-1]}", None)
+    slow = asyncio.ensure_future(branch("slow", "seen"))
+    fast = asyncio.ensure_future(branch("fast", None))
+    done, pending = await asyncio.wait({slow, fast}, return_when=asyncio.FIRST_COMPLETED)
+    winners = sorted(t.result() for t in done)
+    await branch("seen", None)  # the slow branch finishes once the race was decided
+    await asyncio.gather(*pending)
+    decision = await decide(order, winners)
+    if not _pass.is_set():
+        raise RuntimeError("first execution: fail after the decisions")
+    return {"order": order, "winners": winners, "decision": decision}
+
+
+async def test_completion_order_replays(engine: stead.Engine) -> None:
+    handle = await engine.start(by_completion, run_id="order-1")
+    async with engine.worker([by_completion]):
+        with pytest.raises(stead.RunFailed, match="first execution"):
+            await handle.result(timeout=30)
+    _pass.set()
+    await engine.reopen(handle.run_id)
+    async with engine.worker([by_completion]):
+        result = await handle.result(timeout=30)
+    assert result == {"order": ["c", "a", "b"], "winners": ["fast"], "decision": "c first; race won by fast"}
+    assert set(calls.values()) == {1}, f"replay ran a recorded step again: {calls}"
