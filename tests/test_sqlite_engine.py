@@ -59,6 +59,7 @@ async def test_a_journal_of_schema_1_is_migrated_and_its_steps_get_attributes(tm
     with sqlite3.connect(tmp_path / "stead.db") as conn:
         # The file as stead wrote it with schema 1: steps had no attributes, only names and summaries.
         conn.execute("ALTER TABLE steps DROP COLUMN attributes_json")
+        conn.execute("ALTER TABLE steps DROP COLUMN args_json")  # schema 3
         conn.execute("UPDATE stead_meta SET value = '1' WHERE key = 'schema'")
         conn.executemany(
             "INSERT INTO steps (run_id, position, name, kind, status, result_json, attempts, summary, started_at) "

@@ -23,8 +23,9 @@ from ..journal import Event, RunRow, StepRow, StoredEvent
 
 __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
-SCHEMA_VERSION = 2
-"""1: the first journal; 2: steps carry their attributes (``attributes_json``)."""
+SCHEMA_VERSION = 3
+"""1: the first journal; 2: steps carry their attributes (``attributes_json``); 3: steps keep their arguments
+(``args_json``) for readable replay divergences."""
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +65,7 @@ CREATE TABLE steps (
     finished_at REAL,
     due_at REAL,
     attributes_json TEXT,
+    args_json TEXT,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -108,12 +110,12 @@ RUN_COLUMNS = (
 
 STEP_COLUMNS = (
     "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
-    "attributes_json"
+    "attributes_json, args_json"
 )
 
 
 _INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
 )
 # Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
@@ -121,7 +123,8 @@ _UPSERT_STEP = _INSERT_STEP + (
     " ON CONFLICT (run_id, position) DO UPDATE SET name = excluded.name, kind = excluded.kind, fp = excluded.fp, "
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
-    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json"
+    "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json, "
+    "args_json = excluded.args_json"
 )
 
 
@@ -197,6 +200,44 @@ class SqliteStore:
             row = _run(conn, run_id)
         assert row is not None
         return True, row
+
+    def insert_fork(
+        self, run_id: str, workflow: str, args_json: str, source: str | None, steps: Sequence[StepRow]
+    ) -> bool:
+        """Insert a pending run whose journal starts with ``steps``; False if the id exists."""
+        now = time.time()
+        with self.transaction() as conn:
+            if _run(conn, run_id) is not None:
+                return False
+            conn.execute(
+                "INSERT INTO runs (run_id, workflow, args_json, source, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (run_id, workflow, args_json, source, now, now),
+            )
+            conn.executemany(
+                f"INSERT INTO steps (run_id, {STEP_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                [
+                    (
+                        run_id,
+                        r.position,
+                        r.name,
+                        r.kind,
+                        r.fp,
+                        r.status,
+                        r.result_json,
+                        r.error_json,
+                        r.attempts,
+                        r.summary,
+                        r.started_at,
+                        r.finished_at,
+                        r.due_at,
+                        r.attributes_json,
+                        r.args_json,
+                    )
+                    for r in steps
+                ],
+            )
+        return True
 
     def get_run(self, run_id: str) -> RunRow | None:
         return _run(self._conn, run_id)
@@ -404,6 +445,7 @@ class SqliteStore:
             row.finished_at,
             row.due_at,
             row.attributes_json,
+            row.args_json,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -600,6 +642,12 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE stead_meta SET value = '2' WHERE key = 'schema'")
 
 
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    """Steps keep their arguments; those recorded before have none (replay then compares fingerprints only)."""
+    conn.execute("ALTER TABLE steps ADD COLUMN args_json TEXT")
+    conn.execute("UPDATE stead_meta SET value = '3' WHERE key = 'schema'")
+
+
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -629,6 +677,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise DatabaseError(f"{path} has no valid stead schema version; use another file for stead.")
             if version < 2:
                 _migrate_to_2(conn)
+            if version < 3:
+                _migrate_to_3(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -31,6 +31,9 @@ __all__ = [
     "temporal_policy",
 ]
 
+FORK_SEED = "stead_fork"
+"""The key of a fork's workflow input that carries the results it takes over (``TemporalEngine.fork``)."""
+
 ACTIVITY_STEP = "stead.step"
 """The one activity type of every step: its summary and input say which step it is."""
 
