@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args
 
 from ._context import StepAttributes
 from ._events import RunEvent
 from ._exceptions import RunCancelled, RunFailed, SteadError, UsageError
 from ._workflow import Workflow
+
+if TYPE_CHECKING:
+    from ._replay import ReplayResult
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -330,9 +333,10 @@ class Engine(abc.ABC):
     async def reopen(self, run_id: str) -> RunInfo:
         """Make a failed run runnable again (after a fix): its recorded steps replay, its failed steps rerun."""
 
-    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> Any:
+    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> ReplayResult:
         """Check the given code against the run's recorded steps, executing none; raise NonDeterminismError at
-        the first divergence. Returns a ``stead._replay.ReplayResult``."""
+        the first divergence (another step, the same step with other arguments, a recorded step never reached).
+        """
         from ._replay import replay_recorded
 
         info = await self.get(run_id)

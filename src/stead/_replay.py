@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import _integrations as integrations
 from . import _serde
 from ._context import Scope, StepAttributes, StepCall, derived_random, derived_uuid4, enter_scope
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
@@ -216,6 +217,7 @@ async def replay_recorded(workflow: Workflow[..., Any], info: RunInfo, steps: li
     if workflow.name != info.workflow:
         raise UsageError(f"run {info.run_id!r} is of workflow {info.workflow!r}, not {workflow.name!r}")
     runtime = ReplayRuntime(info, steps)
+    integrations.activate()  # Runner.run answers from the record as it would in a worker
     data = info.args if info.args is not None else {"args": [], "kwargs": {}}
     args, kwargs = workflow.decode_args(json.dumps(data))
     result: Any = None

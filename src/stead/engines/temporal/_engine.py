@@ -59,6 +59,7 @@ from ..._exceptions import (
     SerializationError,
     UsageError,
 )
+from ..._replay import ReplayResult
 from ..._workflow import Workflow
 from ._codec import FORK_SEED, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
 from ._config import TemporalOptions
@@ -457,7 +458,7 @@ class TemporalEngine(Engine):
             await client.workflow_service.reset_workflow_execution(request)
         return await self.get(run_id)
 
-    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> None:
+    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> ReplayResult:
         """Replay the run's recorded history with the given code, running nothing; raise NonDeterminismError if
         the code no longer asks for what the history recorded (check a change before deploying it)."""
         from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -478,6 +479,8 @@ class TemporalEngine(Engine):
         if result.replay_failure is not None:
             failure = result.replay_failure
             raise NonDeterminismError(run_id, "?", "the recorded history", f"other commands: {failure}")
+        info = await self.get(run_id)
+        return ReplayResult(run_id, info.steps, info.status.finished, info.result)
 
     def worker(
         self,
