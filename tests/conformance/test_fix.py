@@ -120,3 +120,49 @@ async def test_fork_names_a_step_that_does_not_exist(engine: stead.Engine) -> No
     run_id = await _finished(engine, 2)
     with pytest.raises(stead.UsageError, match="no step '9'.*1 to 2"):
         await engine.fork(run_id, "9")
+
+
+# -- the same checks when a worker resumes a run with changed code ------------------------------------------------
+
+allowed = {"finish": False}
+
+
+@stead.workflow(name="resumable")
+async def resumable_v1(n: int) -> list[str]:
+    out = [await work(i, "step") for i in range(1, n + 1)]
+    if not allowed["finish"]:
+        raise RuntimeError("stop before the end")
+    return out
+
+
+@stead.workflow(name="resumable")
+async def resumable_other_args(n: int) -> list[str]:
+    return [await work(i, "step" if i != 2 else "STEP") for i in range(1, n + 1)]
+
+
+@stead.workflow(name="resumable")
+async def resumable_stops_early(n: int) -> list[str]:
+    return [await work(i, "step") for i in range(1, n)]
+
+
+@pytest.mark.parametrize("changed", [resumable_other_args, resumable_stops_early], ids=["args", "unreached"])
+async def test_a_resumed_run_whose_code_changed_fails_saying_how(
+    engine: stead.Engine, changed: stead.Workflow[..., list[str]]
+) -> None:
+    if engine.url.startswith("temporal"):
+        pytest.skip("on Temporal a worker checks with the code engine.replay runs, tested above")
+    allowed["finish"] = False
+    handle = await engine.start(resumable_v1, 3)
+    async with engine.worker([resumable_v1]):
+        with pytest.raises(stead.RunFailed, match="stop before the end"):
+            await handle.result(timeout=30)
+    await engine.reopen(handle.run_id)
+    async with engine.worker([changed]):
+        with pytest.raises(stead.RunFailed) as failed:
+            await handle.result(timeout=30)
+    assert failed.value.error_type == "NonDeterminismError"
+    if changed is resumable_other_args:
+        assert '-    "step"' in failed.value.message and '+    "STEP"' in failed.value.message
+    else:
+        assert "0:2" in failed.value.message and "returned before reaching it" in failed.value.message
+    assert [calls[f"work:{i}"] for i in range(1, 4)] == [1, 1, 1]
