@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -169,7 +170,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
             store.record_step(row.run_id, claimed.lease_token, step, None)
         # The writes made in a transaction check the lease inside it (stead.engines.sqlite._store._fence).
         stale = claimed.lease_token
-        fenced = {
+        fenced: dict[str, Callable[[], object]] = {
             "record_step with state": lambda: store.record_step(row.run_id, stale, step, '{"k": 1}'),
             "record_attempt": lambda: store.record_attempt(
                 row.run_id, stale, "0:0", 1, "{}", time.time(), 1.0

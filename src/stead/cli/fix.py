@@ -21,7 +21,7 @@ from ._common import (
     run_async,
     split_source,
 )
-from .run import Output, _load_for, execute, report, resume_hint
+from .run import Output, execute, load_for, report, resume_hint
 
 __all__ = ["export", "fork", "replay"]
 
@@ -91,7 +91,7 @@ def replay(
                 try:
                     key = app or split_source(info.source)[0] or ""
                     if key not in loaded or not any(w.name == info.workflow for w in loaded[key]):
-                        loaded[key] = _load_for(info, app)
+                        loaded[key] = load_for(info, app)
                     result = await engine.replay(info.run_id, loaded[key])
                 except NonDeterminismError as exc:
                     diverged += 1
@@ -190,7 +190,7 @@ def fork(
     async def main() -> tuple[RunInfo | None, float | None, str]:
         async with connected(ctx) as engine:
             original = await engine.get(run_id)
-            workflows = _load_for(original, app)
+            workflows = load_for(original, app)
             handle = await engine.fork(run_id, at, run_id=new_id, replace=replace)
             if not (as_json or quiet):
                 click.echo(f"forked {run_id} at step {at} as {handle.run_id}", err=True)

@@ -19,6 +19,7 @@ from ..._retry import RetryPolicy
 
 __all__ = [
     "ACTIVITY_STEP",
+    "FORK_SEED",
     "MEMO_ARGS",
     "MEMO_CLOCK",
     "MEMO_SOURCE",
