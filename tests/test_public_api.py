@@ -135,8 +135,10 @@ PUBLIC = {
         "fake_models",
         "load_offline_script",
         "load_script",
+        "no_models",
         "offline_models",
         "offline_script_for",
+        "replay_file",
     ],
     "stead.engines.sqlite": [
         "SqliteEngine",

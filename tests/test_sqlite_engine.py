@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,7 @@ async def test_a_journal_of_schema_1_is_migrated_and_its_steps_get_attributes(tm
         # The file as stead wrote it with schema 1: steps had no attributes, only names and summaries.
         conn.execute("ALTER TABLE steps DROP COLUMN attributes_json")
         conn.execute("ALTER TABLE steps DROP COLUMN delivered")  # schema 3
+        conn.execute("ALTER TABLE steps DROP COLUMN args_json")  # schema 3 too
         conn.execute("UPDATE stead_meta SET value = '1' WHERE key = 'schema'")
         conn.executemany(
             "INSERT INTO steps (run_id, position, name, kind, status, result_json, attempts, summary, started_at) "
@@ -167,7 +169,27 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
         )
         with pytest.raises(stead.LeaseLost):
             store.record_step(row.run_id, claimed.lease_token, step, None)
+        # The writes made in a transaction check the lease inside it (stead.engines.sqlite._store._fence).
+        stale = claimed.lease_token
+        fenced: dict[str, Callable[[], object]] = {
+            "record_step with state": lambda: store.record_step(row.run_id, stale, step, '{"k": 1}'),
+            "record_attempt": lambda: store.record_attempt(
+                row.run_id, stale, "0:0", 1, "{}", time.time(), 1.0
+            ),
+            "append_events": lambda: store.append_events(row.run_id, stale, [("0:0", 1, "token", "{}", 0.0)]),
+            "suspend": lambda: store.suspend(row.run_id, stale, None, '{"k": 1}'),
+            "finish_run": lambda: store.finish_run(row.run_id, stale, "completed", "1", None, '{"k": 1}'),
+            "consume_message": lambda: store.consume_message(row.run_id, stale, "go", step, '{"k": 1}'),
+        }
+        store.insert_message(row.run_id, "go", '"payload"')
+        for name, write in fenced.items():
+            with pytest.raises(stead.LeaseLost):
+                write()
+                pytest.fail(f"{name} wrote with a stale lease")
         assert await engine.steps("stolen") == []
+        info = await engine.get("stolen")
+        assert info.status is stead.RunStatus.RUNNING and info.state == {}
+        assert [e async for e in engine.events("stolen", follow=False)] == []
     finally:
         await engine.close()
 

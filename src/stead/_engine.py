@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args
 
 from ._context import REQUEST_PREFIX, StepAttributes, reply_step
 from ._events import RunEvent
 from ._exceptions import RunCancelled, RunFailed, RunFinished, SteadError, UsageError, WaitTimeout
 from ._workflow import Workflow
+
+if TYPE_CHECKING:
+    from ._replay import ReplayResult
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -34,10 +37,12 @@ __all__ = [
     "WaitUntil",
     "Worker",
     "check_message",
+    "check_run_id",
     "check_until",
     "check_worker",
     "connect",
     "engine_url",
+    "fork_plan",
     "not_reached",
     "prepare_start",
     "reached",
@@ -162,6 +167,10 @@ class StepInfo:
     """Errors of the attempts that were retried."""
     attributes: StepAttributes = field(default_factory=StepAttributes)
     """What the step is, as data (agent, model, tool, ...), as its producer set it."""
+    fp: str | None = None
+    """The digest of the step's arguments, which replay compares."""
+    args_json: str | None = None
+    """The step's arguments as JSON, where the engine kept them (up to ``stead._replay.ARGS_LIMIT``)."""
 
     @property
     def duration(self) -> float | None:
@@ -328,6 +337,31 @@ class Engine(abc.ABC):
     async def reopen(self, run_id: str) -> RunInfo:
         """Make a failed run runnable again (after a fix): its recorded steps replay, its failed steps rerun."""
 
+    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> ReplayResult:
+        """Check the given code against the run's recorded steps, executing none; raise NonDeterminismError at
+        the first divergence (another step, the same step with other arguments, a recorded step never reached).
+        """
+        from ._replay import replay_recorded
+
+        info = await self.get(run_id)
+        by_name = {wf.name: wf for wf in workflows}
+        workflow = by_name.get(info.workflow)
+        if workflow is None:
+            raise UsageError(
+                f"run {run_id!r} is of workflow {info.workflow!r}; the code given has only "
+                + (", ".join(sorted(by_name)) or "no workflows")
+            )
+        return await replay_recorded(workflow, info, await self.steps(run_id))
+
+    async def fork(
+        self, source: str, /, at: str, *, run_id: str | None = None, replace: Any = None
+    ) -> RunHandle[Any]:
+        """Start a new run of ``source``'s workflow and arguments that takes the results ``source`` recorded
+        before step ``at`` (a position such as ``0:3``, or a step number as ``stead inspect`` counts them) and
+        executes from there on with the current code. With ``replace`` (JSON data), step ``at`` is not executed:
+        its result (or the payload of the message it received) is ``replace``."""
+        raise UsageError(f"the engine {self.url} cannot fork runs")
+
     @abc.abstractmethod
     def worker(
         self,
@@ -402,6 +436,29 @@ NO_REPLY = object()
 """What ``Engine._reply`` returns when the deadline passed."""
 
 
+def fork_plan(steps: Sequence[StepInfo], at: str) -> tuple[StepInfo, list[StepInfo]]:
+    """The step ``at`` names and the recorded steps a fork at it takes over: those done that started before it
+    started (in every branch of the task tree: a concurrent branch's step that started later runs again)."""
+    chosen = [s for s in steps if s.kind != "patch"]
+    target = next((s for s in chosen if s.position == at), None)
+    if target is None and at.isdigit() and 1 <= int(at) <= len(chosen):
+        target = chosen[int(at) - 1]
+    if target is None:
+        raise UsageError(
+            f"no step {at!r} in the run: give a step's position (as `stead inspect RUN --steps` shows, "
+            f"e.g. {chosen[0].position if chosen else '0:0'}) or its number, 1 to {len(chosen)}"
+        )
+    index = list(steps).index(target)
+    kept = [
+        s
+        for i, s in enumerate(steps)
+        if s is not target
+        and s.status == "done"
+        and (s.started_at < target.started_at or (s.started_at == target.started_at and i < index))
+    ]
+    return target, kept
+
+
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
 
 
@@ -414,12 +471,16 @@ def prepare_start(
     args_json = workflow.encode_args(args, kwargs)
     if run_id is None:
         run_id = f"{workflow.name}-{uuid.uuid4().hex[:12]}"
+    return check_run_id(run_id), args_json
+
+
+def check_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise UsageError(
             f"invalid run id {run_id!r}: use 1 to 200 letters, digits and . _ : @ + = -, starting with a letter "
             "or digit"
         )
-    return run_id, args_json
+    return run_id
 
 
 def check_message(name: str) -> None:

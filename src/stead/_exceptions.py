@@ -221,12 +221,15 @@ class NonDeterminismError(RunError):
     The run is not advanced: fix the code (or guard the change with ``stead.patched``) and resume it.
     """
 
-    def __init__(self, run_id: str, position: str, recorded: str, requested: str) -> None:
+    def __init__(
+        self, run_id: str, position: str, recorded: str, requested: str, *, diff: str | None = None
+    ) -> None:
         super().__init__(
             f"run {run_id!r} diverged from its journal at step {position}: the journal recorded {recorded}, "
             f"the code now asks for {requested}. Restore the old behaviour for runs started before the change "
-            "(branch on stead.patched('<change-id>')), or cancel the run."
+            "(branch on stead.patched('<change-id>')), or cancel the run." + (f"\n{diff}" if diff else "")
         )
+        self.diff = diff
         self.run_id = run_id
         self.position = position
         self.recorded = recorded

@@ -18,6 +18,7 @@ from ._common import (
     Settings,
 )
 from .dev import dev
+from .fix import export, fork, replay
 from .inspect import ls, show, tail
 from .messages import approve, cancel, reject, request, send
 from .run import resume, run, worker
@@ -28,8 +29,8 @@ __all__ = ["cli", "exit_code_for", "main"]
 EPILOG = """\b
 Exit codes:
   0    success
-  1    the run failed or was cancelled (run, resume); no reply in time
-       (request)
+  1    the run failed or was cancelled (run, resume, fork); no reply in time
+       (request); a run diverges from the current code (replay)
   2    bad input: unknown file, workflow or run, arguments that do not
        fit, a run id taken by other arguments, a run already finished
   3    engine error: unreadable or corrupt database, schema too new
@@ -74,6 +75,8 @@ def cli(ctx: click.Context, engine: str | None) -> None:
 
 
 for command in (run, resume, worker, ls, show, tail, send, request, approve, reject, cancel, dev, ui, serve):
+    cli.add_command(command)
+for command in (replay, fork, export):
     cli.add_command(command)
 
 

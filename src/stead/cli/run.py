@@ -42,7 +42,18 @@ from ._common import (
 )
 from .render import LineProgress, LiveProgress, Progress, out_console, stdout_is_terminal
 
-__all__ = ["build_arguments", "parse_value", "resume", "run", "worker"]
+__all__ = [
+    "Output",
+    "build_arguments",
+    "execute",
+    "load_for",
+    "parse_value",
+    "report",
+    "resume",
+    "resume_hint",
+    "run",
+    "worker",
+]
 
 
 # -- arguments from the command line --------------------------------------------------------------------------
@@ -420,7 +431,7 @@ def resume(
                     f"run {run_id} was cancelled; a cancelled run does not resume (start a new run)",
                     EXIT_RUN_FAILED,
                 )
-            workflows = _load_for(info, app)
+            workflows = load_for(info, app)
             source, started_offline = split_source(info.source)
             offline_now = offline or started_offline
             if not offline_now:
@@ -435,7 +446,7 @@ def resume(
     report(info, elapsed, output, run_id, resume_hint(ctx, run_id))
 
 
-def _load_for(info: RunInfo, app: str | None) -> list[Workflow[..., Any]]:
+def load_for(info: RunInfo, app: str | None) -> list[Workflow[..., Any]]:
     """The workflows of the run's code: from ``--app``, else from the source recorded when it started."""
     source = app or split_source(info.source)[0]
     if source is None:

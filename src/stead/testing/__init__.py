@@ -12,6 +12,7 @@ from ._offline import (
     offline_models,
     offline_script_for,
 )
+from ._replay import no_models, replay_file
 from .fake_openai import (
     Drop,
     DropMidStream,
@@ -53,6 +54,8 @@ __all__ = [
     "fake_models",
     "load_offline_script",
     "load_script",
+    "no_models",
     "offline_models",
     "offline_script_for",
+    "replay_file",
 ]

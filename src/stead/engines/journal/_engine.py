@@ -10,10 +10,12 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +33,9 @@ from ..._engine import (
     StepInfo,
     WaitUntil,
     check_message,
+    check_run_id,
     check_until,
+    fork_plan,
     not_reached,
     prepare_start,
     reached,
@@ -135,6 +139,30 @@ class JournalEngine(Engine):
         else:
             self.notify_local()
         return RunHandle(self, run_id, workflow)
+
+    async def fork(
+        self, source: str, /, at: str, *, run_id: str | None = None, replace: Any = None
+    ) -> RunHandle[Any]:
+        row = self._row(source)
+        target, kept = fork_plan(await self.steps(source), at)
+        rows = {r.position: r for r in self.store.steps(source)}
+        copied = [rows[s.position] for s in kept]
+        if replace is not None:
+            copied.append(
+                dataclasses.replace(
+                    rows[target.position],
+                    status="done",
+                    result_json=json.dumps(replace, separators=(",", ":"), ensure_ascii=False),
+                    error_json=None,
+                    finished_at=time.time(),
+                    due_at=None,
+                )
+            )
+        new_id = check_run_id(run_id or f"{row.workflow}-{uuid.uuid4().hex[:12]}")
+        if not self.store.insert_fork(new_id, row.workflow, row.args_json, row.source, copied):
+            raise UsageError(f"a run {new_id!r} exists already: choose another id for the fork")
+        self.notify_local()
+        return RunHandle(self, new_id)
 
     def _row(self, run_id: str) -> RunRow:
         row = self.store.get_run(run_id)
@@ -313,4 +341,6 @@ def _step_info(row: StepRow, retried: list[str]) -> StepInfo:
         summary=row.summary,
         attempt_errors=[ErrorInfo.from_json(e) for e in retried],
         attributes=StepAttributes.from_json(json.loads(row.attributes_json) if row.attributes_json else None),
+        fp=row.fp,
+        args_json=row.args_json,
     )

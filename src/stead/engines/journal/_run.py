@@ -16,6 +16,7 @@ from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
 from ._order import DeliveryGate
 from ._store import StepRow
@@ -105,7 +106,9 @@ class JournalRun:
 
     # -- journal helpers -----------------------------------------------------------------------------------------
 
-    def _recorded(self, position: str, kind: str, name: str, fp: str | None) -> StepRow | None:
+    def _recorded(
+        self, position: str, kind: str, name: str, fp: str | None, args_json: str | None = None
+    ) -> StepRow | None:
         """The journal's row at ``position``, checked against what the code asks for now."""
         if self.fatal is not None:
             raise self.fatal
@@ -113,12 +116,13 @@ class JournalRun:
         if row is None:
             return None
         self.visited.add(position)
-        if row.name != name or row.kind != kind or (fp is not None and row.fp is not None and row.fp != fp):
-            recorded = f"{row.kind} {row.name!r}" + (f" with inputs {row.fp}" if row.fp else "")
-            requested = f"{kind} {name!r}" + (f" with inputs {fp}" if fp else "")
-            if row.name == name and row.kind == kind:
-                recorded, requested = f"inputs {row.fp}", f"inputs {fp} (for {name!r})"
-            self.fatal = NonDeterminismError(self.run_id, position, recorded, requested)
+        if row.name != name or row.kind != kind:
+            self.fatal = NonDeterminismError(
+                self.run_id, position, f"{row.kind} {row.name!r}", f"{kind} {name!r}"
+            )
+            raise self.fatal
+        if fp is not None and row.fp is not None and row.fp != fp:
+            self.fatal = diverged_inputs(self.run_id, position, name, row.args_json, args_json)
             raise self.fatal
         return row
 
@@ -170,7 +174,7 @@ class JournalRun:
     async def execute_step(self, scope: Scope, call: StepCall) -> Any:
         position = call.position or scope.next_position()
         fp = _serde.fingerprint(call.args_json) if call.args_json is not None else None
-        row = self._recorded(position, call.kind, call.name, fp)
+        row = self._recorded(position, call.kind, call.name, fp, call.args_json)
         attempt = 0
         started = time.time()
         if row is not None:
@@ -424,6 +428,7 @@ def _attempt_row(
         finished_at,
         due_at,
         _attributes_json(call),
+        args_json=kept_args(call.args_json),
     )
 
 

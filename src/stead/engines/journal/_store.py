@@ -58,6 +58,8 @@ class StepRow:
     attributes_json: str | None = None
     delivered: int | None = None
     """The place of the result among the results the run's code received (``stead.engines.journal._order``)."""
+    args_json: str | None = None
+    """The step's arguments as JSON when they fit ``ARGS_LIMIT`` (else only ``fp`` is kept)."""
 
 
 Event = tuple[str, int, str, str, float]
@@ -78,6 +80,11 @@ class JournalStore(Protocol):
         self, run_id: str, workflow: str, args_json: str, source: str | None
     ) -> tuple[bool, RunRow]:
         """Insert a pending run; if the id exists, return (False, the existing row)."""
+
+    def insert_fork(
+        self, run_id: str, workflow: str, args_json: str, source: str | None, steps: Sequence[StepRow]
+    ) -> bool:
+        """Insert a pending run whose journal starts with ``steps`` (a fork); False if the id exists."""
 
     def get_run(self, run_id: str) -> RunRow | None: ...
 

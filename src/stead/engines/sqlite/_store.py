@@ -30,7 +30,8 @@ T = TypeVar("T")
 
 SCHEMA_VERSION = 3
 """1: the first journal; 2: steps carry their attributes (``attributes_json``); 3: steps carry the order in
-which their results reached workflow code (``delivered``)."""
+which their results reached workflow code (``delivered``) and their arguments (``args_json``), for readable
+replay divergences."""
 
 logger = logging.getLogger("stead")
 
@@ -122,6 +123,7 @@ CREATE TABLE steps (
     due_at REAL,
     attributes_json TEXT,
     delivered INTEGER,
+    args_json TEXT,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -166,7 +168,7 @@ RUN_COLUMNS = (
 
 STEP_COLUMNS = (
     "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
-    "attributes_json, delivered"
+    "attributes_json, delivered, args_json"
 )
 
 
@@ -180,7 +182,7 @@ _UPSERT_STEP = _INSERT_STEP + (
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
     "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json, "
-    "delivered = excluded.delivered"
+    "delivered = excluded.delivered, args_json = excluded.args_json"
 )
 
 
@@ -266,6 +268,45 @@ class SqliteStore:
             row = _run(conn, run_id)
         assert row is not None
         return True, row
+
+    def insert_fork(
+        self, run_id: str, workflow: str, args_json: str, source: str | None, steps: Sequence[StepRow]
+    ) -> bool:
+        """Insert a pending run whose journal starts with ``steps``; False if the id exists."""
+        now = time.time()
+        with self.transaction() as conn:
+            if _run(conn, run_id) is not None:
+                return False
+            conn.execute(
+                "INSERT INTO runs (run_id, workflow, args_json, source, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (run_id, workflow, args_json, source, now, now),
+            )
+            conn.executemany(
+                f"INSERT INTO steps (run_id, {STEP_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                [
+                    (
+                        run_id,
+                        r.position,
+                        r.name,
+                        r.kind,
+                        r.fp,
+                        r.status,
+                        r.result_json,
+                        r.error_json,
+                        r.attempts,
+                        r.summary,
+                        r.started_at,
+                        r.finished_at,
+                        r.due_at,
+                        r.attributes_json,
+                        r.delivered,  # the order in which the forked run's code received them
+                        r.args_json,
+                    )
+                    for r in steps
+                ],
+            )
+        return True
 
     def get_run(self, run_id: str) -> RunRow | None:
         return _run(self._conn, run_id)
@@ -489,6 +530,7 @@ class SqliteStore:
             row.due_at,
             row.attributes_json,
             row.delivered,
+            row.args_json,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -719,8 +761,10 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_to_3(conn: sqlite3.Connection) -> None:
-    """Steps get their delivery number; rows written before have none and replay in creation order, as then."""
+    """Steps get their delivery number and keep their arguments; rows written before have neither (they replay
+    in creation order, and replay compares their fingerprints only), as then."""
     conn.execute("ALTER TABLE steps ADD COLUMN delivered INTEGER")
+    conn.execute("ALTER TABLE steps ADD COLUMN args_json TEXT")
     conn.execute("UPDATE stead_meta SET value = '3' WHERE key = 'schema'")
 
 

@@ -111,6 +111,8 @@ class StepActivities:
             ):
                 value, policy = await self._run(data, run_id, temporal_run_id, policy)
             envelope = {"step": data["step"], "position": position, "fp": data.get("fp"), "value": value}
+            if "args_json" in data:
+                envelope["args_json"] = data["args_json"]
             size = len(json.dumps(envelope, ensure_ascii=False).encode())
             if size > self.options.payload_limit:
                 raise PayloadTooLarge(
@@ -209,6 +211,7 @@ class StepActivities:
             "step": data["step"],
             "position": data["position"],
             "fp": data.get("fp"),
+            "args_json": data.get("args_json"),
             "attempt": attempt,
             "errors": prior,
             "traceback": error.details,

@@ -27,6 +27,7 @@ from ..._retry import RetryPolicy
 __all__ = [
     "ACTIVITY_STEP",
     "DATA_CONVERTER",
+    "FORK_SEED",
     "MEMO_ARGS",
     "MEMO_CLOCK",
     "MEMO_SOURCE",
@@ -38,6 +39,9 @@ __all__ = [
     "policy_of",
     "temporal_policy",
 ]
+
+FORK_SEED = "stead_fork"
+"""The key of a fork's workflow input that carries the results it takes over (``TemporalEngine.fork``)."""
 
 ACTIVITY_STEP = "stead.step"
 """The one activity type of every step: its summary and input say which step it is."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import time
@@ -40,7 +41,9 @@ from ..._engine import (
     StepInfo,
     WaitUntil,
     check_message,
+    check_run_id,
     check_until,
+    fork_plan,
     not_reached,
     prepare_start,
     reached,
@@ -56,8 +59,9 @@ from ..._exceptions import (
     SerializationError,
     UsageError,
 )
+from ..._replay import ReplayResult
 from ..._workflow import Workflow
-from ._codec import DATA_CONVERTER, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
+from ._codec import DATA_CONVERTER, FORK_SEED, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
 from ._config import TemporalOptions
 from ._history import error_of, run_status, timeline, ts
 from ._stream import read_events
@@ -188,6 +192,50 @@ class TemporalEngine(Engine):
             await self._check_existing(client, run_id, workflow, data, fingerprint)
         return RunHandle(self, run_id, workflow)
 
+    async def fork(
+        self, source: str, /, at: str, *, run_id: str | None = None, replace: Any = None
+    ) -> RunHandle[Any]:
+        info = await self.get(source)
+        target, kept = fork_plan(await self.steps(source), at)
+        steps: dict[str, dict[str, Any]] = {}
+        messages: dict[str, list[Any]] = {}
+        chosen = [*kept, dataclasses.replace(target, result=replace)] if replace is not None else kept
+        for step in chosen:
+            if step.position.startswith("message:"):
+                messages.setdefault(step.name, []).append(step.result)
+            elif step.kind not in ("now", "timer", "wait", "patch"):
+                steps[step.position] = {
+                    "step": step.name,
+                    "position": step.position,
+                    "fp": step.fp,
+                    "args_json": step.args_json,
+                    "value": step.result,
+                }
+        data = dict(info.args or {"args": [], "kwargs": {}})
+        fingerprint = _serde.fingerprint(json.dumps(data, sort_keys=True))
+        data[FORK_SEED] = {"steps": steps, "messages": messages}
+        new_id = check_run_id(run_id or f"{info.workflow}-{uuid.uuid4().hex[:12]}")
+        memo: dict[str, Any] = {MEMO_ARGS: fingerprint}
+        if info.source is not None:
+            memo[MEMO_SOURCE] = info.source
+        client = await self.client()
+        try:
+            async with self._rpc():
+                await client.start_workflow(
+                    info.workflow,
+                    data,
+                    id=new_id,
+                    task_queue=self.options.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    memo=memo,
+                    task_timeout=timedelta(seconds=self.options.task_timeout),
+                    static_summary=f"fork of {source} at {target.position}",
+                )
+        except WorkflowAlreadyStartedError:
+            raise UsageError(f"a run {new_id!r} exists already: choose another id for the fork") from None
+        return RunHandle(self, new_id)
+
     async def _check_existing(
         self, client: Client, run_id: str, workflow: Workflow[..., Any], data: Any, fingerprint: str
     ) -> None:
@@ -229,6 +277,8 @@ class TemporalEngine(Engine):
             elif kind == "workflow_execution_started_event_attributes":
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
                 args = converter.from_payload(payloads[0]) if payloads else None
+                if isinstance(args, dict):
+                    args.pop(FORK_SEED, None)
             elif kind == "workflow_execution_completed_event_attributes":
                 payloads = event.workflow_execution_completed_event_attributes.result.payloads
                 result = converter.from_payload(payloads[0]) if payloads else None
@@ -411,7 +461,7 @@ class TemporalEngine(Engine):
             await client.workflow_service.reset_workflow_execution(request)
         return await self.get(run_id)
 
-    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> None:
+    async def replay(self, run_id: str, workflows: Iterable[Workflow[..., Any]]) -> ReplayResult:
         """Replay the run's recorded history with the given code, running nothing; raise NonDeterminismError if
         the code no longer asks for what the history recorded (check a change before deploying it)."""
         from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -432,6 +482,8 @@ class TemporalEngine(Engine):
         if result.replay_failure is not None:
             failure = result.replay_failure
             raise NonDeterminismError(run_id, "?", "the recorded history", f"other commands: {failure}")
+        info = await self.get(run_id)
+        return ReplayResult(run_id, info.steps, info.status.finished, info.result)
 
     def worker(
         self,

@@ -117,6 +117,8 @@ class _Step:
     """Attempts of earlier activities of the same step (a closure step asked again)."""
     base_errors: list[ErrorInfo] = field(default_factory=list)
     attributes: StepAttributes = field(default_factory=StepAttributes)
+    fp: str | None = None
+    args_json: str | None = None
 
     def info(self) -> StepInfo:
         return StepInfo(
@@ -132,6 +134,8 @@ class _Step:
             summary=self.summary,
             attempt_errors=self.attempt_errors,
             attributes=self.attributes,
+            fp=self.fp,
+            args_json=self.args_json,
         )
 
 
@@ -180,6 +184,8 @@ def timeline(
                 when,
                 activity_id=attrs.activity_id,
                 attributes=StepAttributes.from_json(data.get("attributes")),
+                fp=data.get("fp"),
+                args_json=data.get("args_json"),
             )
             by_event[event.event_id] = step
             by_position[position] = step

@@ -37,11 +37,13 @@ from ... import _observe, _serde
 from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory, workflow_code
 from ..._context import scope_var as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
+from ..._replay import diverged_inputs, kept_args
 from ..._retry import RetryPolicy
 from ..._workflow import Workflow, find_step
 from ._activities import CLOSURE_LOST, closures
 from ._codec import (
     ACTIVITY_STEP,
+    FORK_SEED,
     MEMO_CLOCK,
     MEMO_STATE,
     MEMO_WAITING,
@@ -77,6 +79,8 @@ class TemporalRun:
         self.waiting: list[str] = []
         self.clock: list[list[Any]] = []
         self.fatal: NonDeterminismError | None = None
+        self.seeded: dict[str, dict[str, Any]] = {}
+        """For a fork: the results of the steps it takes from the run it was forked from, by position."""
         self._dirty = False
         info = workflow.info()
         self._reset = info.run_id != info.first_execution_run_id
@@ -137,6 +141,14 @@ class TemporalRun:
             "fp": fp,
             "summary": call.summary,
         }
+        kept = kept_args(call.args_json)
+        if kept is not None:
+            data["args_json"] = kept  # echoed in the result, so that a replay shows both versions' arguments
+        seeded = self.seeded.pop(position, None)
+        if seeded is not None:
+            # A fork: the run it was forked from recorded this step's result.
+            self._check(data, seeded)
+            return seeded.get("value")
         attributes = call.attributes.to_json()
         if attributes:
             data["attributes"] = attributes
@@ -214,10 +226,16 @@ class TemporalRun:
         if recorded.get("position") != asked["position"]:
             was += f" at {recorded.get('position')}"
             now += f" at {asked['position']}"
-        elif not same_fp:
-            was += f" with inputs {recorded.get('fp')}"
-            now += f" with inputs {asked['fp']}"
-        self.fatal = NonDeterminismError(self.run_id, asked["position"], was, now)
+        if recorded.get("position") == asked["position"] and recorded.get("step") == asked["step"]:
+            self.fatal = diverged_inputs(
+                self.run_id,
+                asked["position"],
+                asked["step"],
+                recorded.get("args_json"),
+                asked.get("args_json"),
+            )
+        else:
+            self.fatal = NonDeterminismError(self.run_id, asked["position"], was, now)
         self.diverged.append(self.fatal)
         raise self.fatal
 
@@ -425,6 +443,11 @@ async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Se
             serving.finished[info.workflow_id] = status
 
     async def body() -> Any:
+        seed = data.pop(FORK_SEED, None) if isinstance(data, dict) else None
+        if isinstance(seed, dict):
+            run.seeded = dict(seed.get("steps") or {})
+            for name, payloads in (seed.get("messages") or {}).items():
+                instance._inbox.setdefault(name, deque()).extendleft(reversed(payloads))
         args, kwargs = wf.decode_args(json.dumps(data))
         # Set, never reset: the context belongs to the workflow's task and ends with it, and an evicted workflow
         # is closed outside its context, where a reset would fail.
