@@ -172,8 +172,10 @@ STEP_COLUMNS = (
 )
 
 
+# One placeholder for the run id and one for each step column: derived, so that a new column cannot be missed.
+_STEP_VALUES = ", ".join("?" * (1 + len(STEP_COLUMNS.split(","))))
 _INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO steps (run_id, {STEP_COLUMNS}) SELECT {_STEP_VALUES} "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')"
 )
 # Keeps the row's id, so a step that was shown while running keeps its place in the timeline.
@@ -283,7 +285,7 @@ class SqliteStore:
                 (run_id, workflow, args_json, source, now, now),
             )
             conn.executemany(
-                f"INSERT INTO steps (run_id, {STEP_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO steps (run_id, {STEP_COLUMNS}) VALUES ({_STEP_VALUES})",
                 [
                     (
                         run_id,
