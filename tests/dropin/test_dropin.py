@@ -138,10 +138,12 @@ async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str
 
 
 async def start_run(engine: stead.Engine, prog: Program) -> None:
-    # A namespace of a dev server that just started may take some seconds to be usable (its cache refreshes).
+    # A namespace of a dev server that just started may take some seconds to be usable (its caches refresh: one
+    # may accept the start while another does not know the namespace yet, so the run is read back too).
     for _ in range(60):
         try:
             await engine.start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
+            await engine.get(f"dropin-{prog.name}")
             return
         except stead.UsageError as exc:
             if "namespace" not in str(exc):
@@ -189,7 +191,9 @@ class Ways:
         address = self.temporal_address
         url = (
             f"temporal://{address}?namespace={fresh_namespace()}&task_queue=dropin-{uuid.uuid4().hex[:8]}"
-            "&task_timeout=30"  # a batch loads the machine: a slow workflow task is not a lost worker
+            # A batch loads the machine: a slow workflow task is not a lost worker, and a step whose worker is
+            # starved for seconds (its heartbeats late) is not a lost step that Temporal should run again.
+            "&task_timeout=30&heartbeat=15"
         )
         return url
 
