@@ -169,7 +169,7 @@ class Ways:
         self.router = Router()
         self.done: dict[tuple[str, str], Batch] = {}
         self.times: dict[tuple[str, str], float] = {}
-        self.broken: dict[tuple[str, str], Exception] = {}
+        self.broken: dict[tuple[str, str], BaseException] = {}
         self.label = ""
         self.unparked: list[str] = []
         self.temporal_address = ""
@@ -203,7 +203,7 @@ class Ways:
             raise AssertionError(f"the {way}/{engine} batch failed: {self.broken[key]!r}")
         try:
             return self._batch(way, engine)
-        except Exception as exc:
+        except BaseException as exc:  # a test's timeout too: the next test must not run the batch again
             self.broken[key] = exc
             raise
 
@@ -405,19 +405,7 @@ def cases() -> Iterator[Any]:
             for engine in ENGINES:
                 marks = [pytest.mark.slow] if way == "crash" or prog.isolated else []  # worker processes
                 reason = prog.xfail.get(f"{way}/{engine}")
-                if (
-                    way == "crash"
-                    and engine == "temporal"
-                    and not os.environ.get("STEAD_DROPIN_TEMPORAL_CRASH")
-                ):
-                    # Open: after kill -9 on Temporal, 13 programs send one model request more than the oracle
-                    # or never reach their crash point. STEAD_DROPIN_TEMPORAL_CRASH=1 runs them.
-                    marks.append(
-                        pytest.mark.skip(
-                            reason="open (issue 13): the Temporal crash way, under investigation"
-                        )
-                    )
-                elif reason:
+                if reason:
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
                 yield pytest.param(prog.name, way, engine, marks=marks, id=f"{prog.name}-{way}-{engine}")
 
