@@ -201,6 +201,50 @@ async def test_reopen_resets_to_before_the_failed_step(engine: stead.Engine) -> 
     assert step.status == "done"
 
 
+# -- reading a run that ends while it is read -------------------------------------------------------------------
+
+
+class EndsWhileRead(TemporalEngine):
+    """An engine whose next read of a run's history is followed by ``between`` (which may end the run) before
+    the run's description is read: the moment a run that finishes while it is read is seen."""
+
+    between: Callable[[], Any] | None = None
+
+    async def _events(self, client: Any, run_id: str, temporal_run_id: str | None = None) -> list[Any]:
+        events = await super()._events(client, run_id, temporal_run_id)
+        between, self.between = self.between, None
+        if between is not None:
+            await between()
+        return events
+
+
+@stead.workflow
+async def answers_when_told() -> str:
+    await stead.wait_for("go")
+    return "the answer"
+
+
+async def test_a_wait_that_times_out_as_the_run_ends_reports_its_result(url: str) -> None:
+    engine = EndsWhileRead(url)
+    try:
+        handle = await engine.start(answers_when_told)
+        async with engine.worker([answers_when_told]):
+            await engine.wait(handle.run_id, 30, until="waiting")
+
+            async def end_it() -> None:
+                await engine.send(handle.run_id, "go")
+                await (await engine.client()).get_workflow_handle(handle.run_id).result()
+
+            engine.between = end_it
+            # The wait times out; the run ends after the history is read and before the description is.
+            info = await engine.wait(handle.run_id, timeout=0.01)
+        assert engine.between is None
+        assert info.status is stead.RunStatus.COMPLETED
+        assert info.result == "the answer"
+    finally:
+        await engine.close()
+
+
 # -- replaying recorded histories with new code -----------------------------------------------------------------
 
 

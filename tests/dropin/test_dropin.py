@@ -138,10 +138,12 @@ async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str
 
 
 async def start_run(engine: stead.Engine, prog: Program) -> None:
-    # A namespace of a dev server that just started may take some seconds to be usable (its cache refreshes).
+    # A namespace of a dev server that just started may take some seconds to be usable (its caches refresh: one
+    # may accept the start while another does not know the namespace yet, so the run is read back too).
     for _ in range(60):
         try:
             await engine.start(prog.workflow, run_id=f"dropin-{prog.name}", source=SOURCE)
+            await engine.get(f"dropin-{prog.name}")
             return
         except stead.UsageError as exc:
             if "namespace" not in str(exc):
@@ -167,7 +169,7 @@ class Ways:
         self.router = Router()
         self.done: dict[tuple[str, str], Batch] = {}
         self.times: dict[tuple[str, str], float] = {}
-        self.broken: dict[tuple[str, str], Exception] = {}
+        self.broken: dict[tuple[str, str], BaseException] = {}
         self.label = ""
         self.unparked: list[str] = []
         self.temporal_address = ""
@@ -189,7 +191,9 @@ class Ways:
         address = self.temporal_address
         url = (
             f"temporal://{address}?namespace={fresh_namespace()}&task_queue=dropin-{uuid.uuid4().hex[:8]}"
-            "&task_timeout=30"  # a batch loads the machine: a slow workflow task is not a lost worker
+            # A batch loads the machine: a slow workflow task is not a lost worker, and a step whose worker is
+            # starved for seconds (its heartbeats late) is not a lost step that Temporal should run again.
+            "&task_timeout=30&heartbeat=15"
         )
         return url
 
@@ -199,7 +203,7 @@ class Ways:
             raise AssertionError(f"the {way}/{engine} batch failed: {self.broken[key]!r}")
         try:
             return self._batch(way, engine)
-        except Exception as exc:
+        except BaseException as exc:  # a test's timeout too: the next test must not run the batch again
             self.broken[key] = exc
             raise
 
@@ -401,19 +405,7 @@ def cases() -> Iterator[Any]:
             for engine in ENGINES:
                 marks = [pytest.mark.slow] if way == "crash" or prog.isolated else []  # worker processes
                 reason = prog.xfail.get(f"{way}/{engine}")
-                if (
-                    way == "crash"
-                    and engine == "temporal"
-                    and not os.environ.get("STEAD_DROPIN_TEMPORAL_CRASH")
-                ):
-                    # Open: after kill -9 on Temporal, 13 programs send one model request more than the oracle
-                    # or never reach their crash point. STEAD_DROPIN_TEMPORAL_CRASH=1 runs them.
-                    marks.append(
-                        pytest.mark.skip(
-                            reason="open (issue 13): the Temporal crash way, under investigation"
-                        )
-                    )
-                elif reason:
+                if reason:
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
                 yield pytest.param(prog.name, way, engine, marks=marks, id=f"{prog.name}-{way}-{engine}")
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import ResetReapplyType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import ResetReapplyType, WorkflowExecutionStatus, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -76,6 +76,13 @@ _ROUTINE_TASK_FAILURES = {
     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE,
     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+}
+
+_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+# The events that end a workflow execution's history.
+_CLOSING = {
+    f"workflow_execution_{end}_event_attributes"
+    for end in ("completed", "failed", "timed_out", "canceled", "terminated", "continued_as_new")
 }
 
 _STATUS_QUERY = {
@@ -247,20 +254,25 @@ class TemporalEngine(Engine):
         if memo.get(MEMO_ARGS) != fingerprint:
             raise RunIdConflict.other_arguments(run_id, json.dumps(data, separators=(",", ":")))
 
-    async def _events(self, client: Client, run_id: str, temporal_run_id: str) -> list[HistoryEvent]:
+    async def _events(
+        self, client: Client, run_id: str, temporal_run_id: str | None = None
+    ) -> list[HistoryEvent]:
         async with self._rpc(run_id):
             return [e async for e in self._handle(client, run_id, temporal_run_id).fetch_history_events()]
 
     async def _read(self, run_id: str) -> tuple[RunInfo, list[HistoryEvent], Any]:
         client = await self.client()
+        # The history before the description: a step the history shows that the description no longer lists as
+        # pending has ended (see timeline), never one scheduled after the description was taken.
+        events = await self._events(client, run_id)
         async with self._rpc(run_id):
-            # The history before the description: a step the history shows that the description no longer lists
-            # as pending has ended (see timeline), never one scheduled after the description was taken.
-            events = [e async for e in self._handle(client, run_id).fetch_history_events()]
             description = await self._handle(client, run_id).describe()
             memo = await description.memo()
-        converter = client.data_converter.payload_converter
         raw = description.raw_description.workflow_execution_info
+        if raw.status != _RUNNING and not (events and events[-1].WhichOneof("attributes") in _CLOSING):
+            # The run ended between the two reads: read the history again, which now says how (its result).
+            events = await self._events(client, run_id, description.run_id)
+        converter = client.data_converter.payload_converter
         status = run_status(raw.status, events)
         result: Any = None
         error: ErrorInfo | None = None
