@@ -112,11 +112,12 @@ def test_get_model_returns_an_agents_model_object_as_it_is() -> None:
 
 
 def test_every_tool_inventory_goes_through_agent_base_get_all_tools() -> None:
-    assert inspect.iscoroutinefunction(AgentBase.get_all_tools), broken(
+    sdk_own = inspect.unwrap(AgentBase.get_all_tools)  # stead's patch, once installed, wraps the SDK's own
+    assert inspect.iscoroutinefunction(sdk_own), broken(
         "agents.agent.AgentBase.get_all_tools", "it is no longer a coroutine function"
     )
-    assert parameters(AgentBase.get_all_tools) == ["self", "run_context"], broken(
-        "agents.agent.AgentBase.get_all_tools", f"its parameters are {parameters(AgentBase.get_all_tools)}"
+    assert parameters(sdk_own) == ["self", "run_context"], broken(
+        "agents.agent.AgentBase.get_all_tools", f"its parameters are {parameters(sdk_own)}"
     )
     assert "get_all_tools" not in vars(Agent), broken(
         "agents.agent.AgentBase.get_all_tools", "Agent overrides it, so patching AgentBase misses agents"

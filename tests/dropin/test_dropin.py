@@ -398,6 +398,15 @@ def ways(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
             print(f"dropin batch {way}/{engine}: {seconds:.1f}s")
 
 
+#: Cases seen to fail and not understood yet: not strict, since they do not fail every time.
+OPEN = {
+    ("as_completed", "crash", "temporal"): (
+        "open (issue 13.1 on Temporal): after kill -9 the second worker's replay met the agent runs' model steps "
+        "in another order (NonDeterminismError on two workflow tasks) and the run was left running"
+    ),
+}
+
+
 def cases() -> Iterator[Any]:
     for prog in PROGRAMS.values():
         yield pytest.param(prog.name, "oracle", "-", id=f"{prog.name}-oracle")
@@ -405,6 +414,9 @@ def cases() -> Iterator[Any]:
             for engine in ENGINES:
                 marks = [pytest.mark.slow] if way == "crash" or prog.isolated else []  # worker processes
                 reason = prog.xfail.get(f"{way}/{engine}")
+                open_case = OPEN.get((prog.name, way, engine))
+                if open_case:
+                    marks.append(pytest.mark.xfail(strict=False, reason=open_case))
                 if reason:
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
                 yield pytest.param(prog.name, way, engine, marks=marks, id=f"{prog.name}-{way}-{engine}")

@@ -111,6 +111,8 @@ def install() -> None:
         tools = await resolve_tools(agent, run_context)
         return tools if current_scope() is None else durable_tools(tools)
 
+    get_model.__wrapped__ = resolve_model  # type: ignore[attr-defined]  # the SDK's own, for its contract test
+    get_all_tools.__wrapped__ = resolve_tools  # type: ignore[attr-defined]
     run_loop.get_model = get_model
     AgentBase.get_all_tools = get_all_tools  # type: ignore[method-assign,assignment]
     if type(get_default_agent_runner()) is AgentRunner:

@@ -371,7 +371,6 @@ def race_script(agent: str, request: FakeRequest) -> ReplyLike:
     race_script,
     park_after=3,
     expect={"winner": "fast result", "rest": ["slow result"]},
-    xfail={"crash/sqlite": ISSUE["13.1"]},
 )
 async def race() -> dict[str, Any]:
     slow = Agent(name="slow", instructions=tag("race", "slow", "Research."), model="gpt-4o-mini")

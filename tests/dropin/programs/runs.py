@@ -30,7 +30,6 @@ def stream_text_script(agent: str, request: FakeRequest) -> ReplyLike:
     "stream_text",
     stream_text_script,
     expect={"joke": {"text": JOKES, "final": JOKES, "in_pieces": True}},
-    xfail={"crash/temporal": ISSUE["13.4"]},
 )
 async def stream_text() -> dict[str, Any]:
     joker = Agent(name="Joker", instructions=tag("stream_text", "joker", "Tell jokes."), model="gpt-4o-mini")
@@ -190,7 +189,6 @@ def hooks_script(agent: str, request: FakeRequest) -> ReplyLike:
     park_after=2,
     effect_prefix="hooks:",
     expect={"final": {"number": 74}},
-    xfail={"crash/temporal": ISSUE["13.7"]},
 )
 async def hooks() -> dict[str, Any]:
     multiply = Agent(
