@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.xfail(
     strict=False,
-    reason="open regression (since the CLI's offline-run changes of issue 11.2): a second `stead worker` process "
-    "on the same file takes no runs while the first one is busy; every run still completes, each step once",
+    reason="open, not every time: a second `stead worker` process on the same file sometimes takes none of the "
+    "50 quick runs (the first, kept awake by its own writes, claims each as it appears); every run still "
+    "completes, each step once",
 )
 async def test_two_workers_share_fifty_runs(tmp_path: Path) -> None:
     db = tmp_path / "stead.db"
