@@ -9,20 +9,19 @@ Every write made on behalf of a run is fenced by its lease token: a worker that 
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from ..._exceptions import DatabaseError, LeaseLost, SchemaTooNew
 from ..._limits import LimitState
 from ..journal import Event, RunRow, StepRow, StoredEvent
+from ._writes import retrying as _retrying
 
 __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
@@ -32,57 +31,6 @@ SCHEMA_VERSION = 3
 """1: the first journal; 2: steps carry their attributes (``attributes_json``); 3: steps carry the order in
 which their results reached workflow code (``delivered``) and their arguments (``args_json``), for readable
 replay divergences."""
-
-logger = logging.getLogger("stead")
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _write_trouble(exc: sqlite3.OperationalError) -> str | None:
-    """What a write error says about the file, if it is one a worker should wait out rather than fail for."""
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "locked by another process"
-    if "full" in text:
-        return "disk full"
-    if "disk i/o error" in text:
-        return "disk I/O error"
-    return None
-
-
-def _retrying(method: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Retry a worker's write until the file takes it: a lock held beyond the busy timeout, or a full disk, must
-    not fail a healthy run nor kill the worker. Each method is one transaction, rolled back before a retry."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        store = args[0]
-        assert isinstance(store, SqliteStore)
-        delay, trouble = 0.05, None
-        while True:
-            try:
-                result = method(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                why = _write_trouble(exc)
-                if why is None:
-                    raise
-                if store._conn.in_transaction:
-                    store._conn.execute("ROLLBACK")
-                if why != trouble:
-                    logger.warning(
-                        "stead: cannot write %s (%s: %s); retrying until it can", store.path, why, exc
-                    )
-                    trouble = why
-                time.sleep(delay)  # the worker can do nothing useful without its journal: it waits in place
-                delay = min(delay * 2, 2.0)
-                continue
-            if trouble is not None:
-                logger.warning("stead: %s is writable again", store.path)
-            return result
-
-    return wrapper
-
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
