@@ -142,11 +142,6 @@ async def test_run_list_and_a_triage_run(dashboard: Dashboard, page: Any, shots:
     await page.screenshot(path=str(shots / "ui-run-failed.png"), full_page=True)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: after the run completes the page's conversation no longer shows the approval item (the API's "
-    "conversation still has it); found at the end of the session, not yet understood",
-)
 async def test_approve_a_waiting_refund(dashboard: Dashboard, page: Any, shots: Path) -> None:
     engine = dashboard.engine
     approvals.refunds_made.clear()
@@ -217,11 +212,6 @@ async def temporal_dashboard(temporal_server: str) -> AsyncIterator[Dashboard]: 
         yield Dashboard(engine, server, client)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: after the run completes the page's conversation no longer shows the approval item (the API's "
-    "conversation still has it); found at the end of the session, not yet understood",
-)
 @pytest.mark.timeout(300)  # the first Temporal test of a session starts the dev server
 async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: Any, shots: Path) -> None:
     dashboard = temporal_dashboard

@@ -276,7 +276,7 @@ function runPage(runId) {
     const pane = h("div");
     const options = [["conversation", "Conversation"], ["live", "Live output"], ["state", "Published state"]];
     for (const [key, label] of options) {
-      tabs.append(h("button", { class: "tab" + (view.tab === key ? " on" : ""), "data-tab": key, text: label, onclick: () => { view.tab = key; renderLeft(); } }));
+      tabs.append(h("button", { class: "tab" + (view.tab === key ? " on" : ""), "data-tab": key, text: label, onclick: () => { view.tab = key; view.autoLive = false; renderLeft(); } }));
     }
     if (view.tab === "conversation") pane.append(renderConversation(view.run, select, refresh));
     else if (view.tab === "live") pane.append(renderStreams(view));
@@ -324,13 +324,20 @@ function onEvent(view, event) {
     entry.label = (event.data && (event.data.summary || event.data.name)) || event.position;
   } else if (event.kind === "text") {
     entry.text += String(event.data);
-    if (view.tab !== "live" && entry.text.length === String(event.data).length) view.tab = "live";
+    if (view.tab !== "live" && entry.text.length === String(event.data).length) {
+      view.tab = "live";
+      view.autoLive = true; // switched by the page, not the person: it switches back when the stream ends
+    }
   } else if (event.kind === "attempt_failed") {
     entry.state = "retracted";
     const error = event.data && event.data.error;
     entry.note = `attempt ${event.attempt} failed${error ? ": " + error : ""} — its text is retracted`;
   } else if (event.kind === "step_done") {
     entry.state = "done";
+    if (view.autoLive && view.tab === "live") {
+      view.tab = "conversation";
+      view.autoLive = false;
+    }
   }
 }
 
