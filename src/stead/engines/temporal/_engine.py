@@ -179,25 +179,40 @@ class TemporalEngine(Engine):
             )
         fingerprint = _serde.fingerprint(json.dumps(data, sort_keys=True))
         client = await self.client()
-        memo: dict[str, Any] = {MEMO_ARGS: fingerprint}
-        if source is not None:
-            memo[MEMO_SOURCE] = source
         try:
-            async with self._rpc():
-                await client.start_workflow(
-                    workflow.name,
-                    data,
-                    id=run_id,
-                    task_queue=self.options.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    memo=memo,
-                    task_timeout=timedelta(seconds=self.options.task_timeout),
-                    static_summary=_short(data, 120),
-                )
+            await self._start_workflow(
+                client, workflow.name, data, run_id, fingerprint, source, _short(data, 120)
+            )
         except WorkflowAlreadyStartedError:
             await self._check_existing(client, run_id, workflow, data, fingerprint)
         return RunHandle(self, run_id, workflow)
+
+    async def _start_workflow(
+        self,
+        client: Client,
+        name: str,
+        data: Any,
+        run_id: str,
+        fingerprint: str,
+        source: str | None,
+        summary: str,
+    ) -> None:
+        """Start the Temporal workflow of a run: its arguments' fingerprint and source in the memo."""
+        memo: dict[str, Any] = {MEMO_ARGS: fingerprint}
+        if source is not None:
+            memo[MEMO_SOURCE] = source
+        async with self._rpc():
+            await client.start_workflow(
+                name,
+                data,
+                id=run_id,
+                task_queue=self.options.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                memo=memo,
+                task_timeout=timedelta(seconds=self.options.task_timeout),
+                static_summary=summary,
+            )
 
     async def fork(
         self, source: str, /, at: str, *, run_id: str | None = None, replace: Any = None
@@ -222,23 +237,17 @@ class TemporalEngine(Engine):
         fingerprint = _serde.fingerprint(json.dumps(data, sort_keys=True))
         data[FORK_SEED] = {"steps": steps, "messages": messages}
         new_id = check_run_id(run_id or f"{info.workflow}-{uuid.uuid4().hex[:12]}")
-        memo: dict[str, Any] = {MEMO_ARGS: fingerprint}
-        if info.source is not None:
-            memo[MEMO_SOURCE] = info.source
         client = await self.client()
         try:
-            async with self._rpc():
-                await client.start_workflow(
-                    info.workflow,
-                    data,
-                    id=new_id,
-                    task_queue=self.options.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    memo=memo,
-                    task_timeout=timedelta(seconds=self.options.task_timeout),
-                    static_summary=f"fork of {source} at {target.position}",
-                )
+            await self._start_workflow(
+                client,
+                info.workflow,
+                data,
+                new_id,
+                fingerprint,
+                info.source,
+                f"fork of {source} at {target.position}",
+            )
         except WorkflowAlreadyStartedError:
             raise UsageError(f"a run {new_id!r} exists already: choose another id for the fork") from None
         return RunHandle(self, new_id)
