@@ -17,6 +17,9 @@ pytest_plugins = ["stead.testing.pytest", "pytester"]
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+# CLI output in tests must not depend on the terminal of whoever runs them (pytest-xdist's workers set 80x24).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(autouse=True)
