@@ -32,6 +32,7 @@ from .._exceptions import (
     UsageError,
 )
 from .._usage import RunUsage, usage
+from .._views import step_detail_view
 from ..agents import approval_call_id, approval_message
 from . import _api
 from ._index import RunIndex
@@ -342,6 +343,41 @@ def create_app(
             }
         )
 
+    async def step(request: Request) -> Response:
+        run_id, position = request.path_params["run_id"], request.path_params["position"]
+        found = await engine.steps(run_id)
+        chosen = next((s for s in found if s.position == position), None)
+        if chosen is None:
+            raise ApiError(
+                404,
+                f"run {run_id!r} has no step at {position!r}: take a position from /api/runs/{run_id}/steps",
+                "StepNotFound",
+            )
+        out = step_detail_view(chosen)
+        out["cli"] = {"fork": _api.cli_for("fork", run_id, at=position)}
+        return JSONResponse(out)
+
+    async def fork(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        data = await _body(request)
+        at = data.get("at")
+        if isinstance(at, int) and not isinstance(at, bool):
+            at = str(at)
+        if not isinstance(at, str) or not at:
+            raise ApiError(400, f"'at' must be a step's position (e.g. '0:2') or its number, got {at!r}")
+        if "set_result" in data and data["set_result"] is None:
+            raise ApiError(
+                400,
+                "'set_result' is null: a fork cannot set a step's result to null; leave 'set_result' out to "
+                "run the step again",
+            )
+        new_id = _string(data, "run_id", required=False)
+        handle = await engine.fork(run_id, at, run_id=new_id, replace=data.get("set_result"))
+        out = _api.run_json(await engine.get(handle.run_id))
+        out["forked_from"] = {"run_id": run_id, "at": at}
+        out["cli"] = _api.cli_for("fork", run_id, at=at, set_result=data.get("set_result"), new_id=new_id)
+        return JSONResponse(out, status_code=201)
+
     async def conversation(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         info = await engine.get(run_id)
@@ -460,6 +496,7 @@ def create_app(
         Route("/api/approvals", approvals),
         Route("/api/runs/{run_id}", get_run),
         Route("/api/runs/{run_id}/steps", steps),
+        Route("/api/runs/{run_id}/steps/{position:path}", step),
         Route("/api/runs/{run_id}/conversation", conversation),
         Route("/api/runs/{run_id}/events", events),
         Route("/api/runs/{run_id}/messages", send, methods=["POST"]),
@@ -467,6 +504,7 @@ def create_app(
         Route("/api/runs/{run_id}/reject", reject_call, methods=["POST"]),
         Route("/api/runs/{run_id}/cancel", cancel, methods=["POST"]),
         Route("/api/runs/{run_id}/resume", resume, methods=["POST"]),
+        Route("/api/runs/{run_id}/fork", fork, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(_Guard, token=token)]
@@ -481,7 +519,7 @@ def create_app(
 
 def _run_cli(info: RunInfo) -> dict[str, str]:
     """The commands for what the run page offers on this run."""
-    out = {"show": f"stead show {info.run_id}"}
+    out = {"show": f"stead show {info.run_id}", "fork": f"stead fork {info.run_id} --at STEP"}
     if not info.status.finished:
         out["cancel"] = _api.cli_for("cancel", info.run_id)
     if info.status in (RunStatus.FAILED, RunStatus.RUNNING, RunStatus.PENDING):
