@@ -302,6 +302,8 @@ async def test_resume_a_failed_run_after_the_fix(dashboard: Dashboard) -> None:
     async with dashboard.engine.worker([ui_app.flaky]):
         run = await finished(dashboard, handle.run_id)
         assert run["status"] == "failed" and "bug-1 is not fixed" in run["error"]["message"]
+        kept = (await dashboard.client.get(f"/api/runs/{handle.run_id}?include=steps")).json()
+        assert kept["status"] == "failed" and kept["step_list"][0]["status"] == "failed"
         assert "Traceback" in run["error"]["details"]
         assert run["cli"]["resume"] == f"stead resume {handle.run_id}"
         [step] = (await dashboard.client.get(f"/api/runs/{handle.run_id}/steps")).json()["steps"]
@@ -312,6 +314,10 @@ async def test_resume_a_failed_run_after_the_fix(dashboard: Dashboard) -> None:
         response = await dashboard.client.post(f"/api/runs/{handle.run_id}/resume")
         assert response.status_code == 200 and response.json()["cli"] == f"stead resume {handle.run_id}"
         assert await handle.result(timeout=30) == "fixed"
+    # The failed run's page data was kept while it was finished; the run that finished again is read anew.
+    run = (await dashboard.client.get(f"/api/runs/{handle.run_id}?include=steps")).json()
+    assert run["status"] == "completed" and run["result"] == "fixed"
+    assert [s["status"] for s in run["step_list"]] == ["done"]
     response = await dashboard.client.post(f"/api/runs/{handle.run_id}/resume")
     assert response.status_code == 409
 

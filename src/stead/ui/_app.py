@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hmac
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,8 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 #: person or a message).
 LIST_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 MAX_PAGE = 500
+#: Page data of finished runs kept in memory (the runs people look at last).
+FINISHED_PAGES = 16
 
 
 class ApiError(Exception):
@@ -264,10 +267,18 @@ def create_app(
     usage_cache = _UsageCache(engine)
     index = RunIndex(engine)
 
+    finished_pages: OrderedDict[tuple[str, datetime, frozenset[str]], bytes] = OrderedDict()
+
     async def get_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        include = {p for p in request.query_params.get("include", "").split(",") if p}
+        include = frozenset(p for p in request.query_params.get("include", "").split(",") if p)
         info = await engine.get(run_id)
+        # A finished run changes only when it is reopened (its updated_at moves): its page data is kept, so a
+        # run page of many steps, which polls, does not read its whole journal again each time.
+        key = (run_id, info.updated_at, include)
+        if info.status.finished and key in finished_pages:
+            finished_pages.move_to_end(key)
+            return Response(finished_pages[key], media_type="application/json")
         steps = await engine.steps(run_id)
         out = _api.run_json(info, usage(steps))
         out["approvals"] = _api.approvals_of(info)
@@ -277,7 +288,12 @@ def create_app(
             out["lanes"] = _api.lanes(steps)
         if "conversation" in include:
             out["conversation"] = _api.conversation(info, steps)
-        return JSONResponse(out)
+        response = JSONResponse(out)
+        if info.status.finished:
+            finished_pages[key] = bytes(response.body)
+            while len(finished_pages) > FINISHED_PAGES:
+                finished_pages.popitem(last=False)
+        return response
 
     async def list_runs(request: Request) -> Response:
         params = request.query_params
