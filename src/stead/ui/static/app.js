@@ -254,7 +254,9 @@ function runPage(runId) {
     } finally {
       view.refreshing = false;
     }
-    renderTimeline(timeline, view.run, view, select);
+    // A running run's bars grow with time; a finished run's timeline is redrawn only when the run changed.
+    const finished = ["completed", "failed", "cancelled"].includes(view.run.status);
+    if (!finished || text !== view.last) renderTimeline(timeline, view.run, view, select);
     // Redraw the rest only when the run changed, so that what a person types in a form survives the refresh.
     if (text !== view.last) {
       view.last = text;
