@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from stead import RunInfo, RunStatus
-from stead._views import age_text, duration_text, result_text, run_status_label, run_view, workerless
+from stead import RunInfo, RunStatus, StepInfo
+from stead._usage import RunUsage, TokenUsage
+from stead._views import (
+    age_text,
+    budget_text,
+    budget_view,
+    duration_text,
+    redacted,
+    result_text,
+    run_status_label,
+    run_view,
+    step_request,
+    workerless,
+)
 
 
 def test_views_import_nothing_terminal_specific() -> None:
@@ -42,3 +55,44 @@ def test_texts() -> None:
     ]
     now = datetime.now(UTC)
     assert age_text(now - timedelta(minutes=5), now) == "5m ago"
+
+
+def test_a_budget_with_what_is_used_and_left() -> None:
+    now = datetime.now(UTC)
+    info = RunInfo("r-1", "wf", RunStatus.COMPLETED, now, now, state={"stead.budget": {"max_tokens": 100}})
+    used = RunUsage.of([("a", "gpt-4o-mini", TokenUsage(1, 90, 0, 30, 0, 120))])
+    assert budget_view(info, used) == {"tokens": {"limit": 100, "used": 120, "left": 0}}
+    assert budget_text(budget_view(info, used)) == "100 tokens: 120 used, 0 left"
+    assert run_view(info)["budget"] == {"tokens": {"limit": 100, "used": None, "left": None}}
+    assert budget_text(budget_view(info)) == "100 tokens"
+    assert run_view(_run(RunStatus.RUNNING, True))["budget"] is None
+    odd = RunInfo("r-2", "wf", RunStatus.COMPLETED, now, now, state={"stead.budget": "lots"})
+    assert budget_view(odd) is None
+
+
+def test_secrets_are_redacted_from_requests() -> None:
+    value = {
+        "extra_headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "Accept": "json"},
+        "max_tokens": 30,
+        "api_key": None,
+        "items": [{"text": "sk-abcdefghijklmnop"}, {"text": "sk is fine"}],
+        "access_token": "t",
+    }
+    assert redacted(value) == {
+        "extra_headers": {"Authorization": "[redacted]", "X-Api-Key": "[redacted]", "Accept": "json"},
+        "max_tokens": 30,
+        "api_key": None,
+        "items": [{"text": "[redacted]"}, {"text": "sk is fine"}],
+        "access_token": "[redacted]",
+    }
+    now = datetime.now(UTC)
+    tool = StepInfo("0:0/c1", "tool:f", "tool", "done", 1, now, args_json=json.dumps(["f", '{"x": 1}']))
+    assert step_request(tool) == {"tool": "f", "arguments": {"x": 1}}
+    settings = {"temperature": 0.1, "top_p": None, "extra_headers": {"api-key": "sk-secretsecret"}}
+    model = StepInfo(
+        "0:0/model:1", "model:A", "model", "done", 1, now, args_json=json.dumps({"settings": settings})
+    )
+    assert step_request(model) == {
+        "settings": {"temperature": 0.1, "extra_headers": {"api-key": "[redacted]"}}
+    }
+    assert step_request(StepInfo("0:1", "s", "step", "done", 1, now)) is None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._engine import StepInfo
 
 __all__ = [
+    "BUDGET_STATE",
     "AgentUsage",
     "Budget",
     "Price",
@@ -390,6 +391,10 @@ def usage(steps: Iterable[StepInfo] | None = None) -> RunUsage:
 # -- budgets --------------------------------------------------------------------------------------------------
 
 
+BUDGET_STATE = "stead.budget"
+"""The key of the run's state under which :func:`budget` publishes the limits."""
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits on a run's model usage (see :func:`budget`)."""
@@ -429,7 +434,8 @@ def budget(max_tokens: int | None = None, max_cost_usd: float | None = None) -> 
     Before each model call, the usage so far is compared with the limits; when they are reached, or the next
     call would certainly exceed them (it re-sends at least the previous call's input), the call is not made and
     ``stead.BudgetExceeded`` is raised from ``Runner.run``. The decision is recorded as a failed model step, so
-    a replay raises it at the same point. Catch it to finish the run in another way.
+    a replay raises it at the same point. Catch it to finish the run in another way. The limits are published
+    in the run's state (key ``stead.budget``), where ``stead show`` and the dashboard read how much is left.
     """
     scope = require_scope("budget")
     if max_tokens is not None and (
@@ -442,6 +448,10 @@ def budget(max_tokens: int | None = None, max_cost_usd: float | None = None) -> 
         raise UsageError(f"stead.budget(max_cost_usd=…) must be a positive number, got {max_cost_usd!r}")
     limits = Budget(max_tokens, None if max_cost_usd is None else float(max_cost_usd))
     _ledger(scope.runtime).budget = limits
+    # Published, so that outsiders (``stead show``, the dashboard) can tell how much of it is left.
+    scope.runtime.publish(
+        BUDGET_STATE, {"max_tokens": limits.max_tokens, "max_cost_usd": limits.max_cost_usd}
+    )
     return limits
 
 

@@ -7,16 +7,20 @@ The CLI renders these for a terminal and prints the JSON shapes as they are (``s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
-from ._usage import RunUsage, usage
+from ._usage import BUDGET_STATE, RunUsage, usage
 
 __all__ = [
     "BOOKKEEPING_KINDS",
+    "REDACTED",
     "age_text",
+    "budget_text",
+    "budget_view",
     "call_text",
     "cost_text",
     "display_status",
@@ -25,6 +29,7 @@ __all__ = [
     "is_bookkeeping",
     "outcome_view",
     "pending_waits",
+    "redacted",
     "run_detail_view",
     "run_duration",
     "run_list_view",
@@ -32,8 +37,10 @@ __all__ = [
     "result_text",
     "run_view",
     "short_json",
+    "step_detail_view",
     "step_elapsed",
     "step_label",
+    "step_request",
     "step_result",
     "step_status_label",
     "step_view",
@@ -62,8 +69,9 @@ def error_view(error: ErrorInfo | None, *, details: bool = False) -> dict[str, A
     return out
 
 
-def run_view(info: RunInfo) -> dict[str, Any]:
-    """A run as JSON data (an item of ``stead ls --json``, the ``run`` of ``stead show --json``)."""
+def run_view(info: RunInfo, run_usage: RunUsage | None = None) -> dict[str, Any]:
+    """A run as JSON data (an item of ``stead ls --json``, the ``run`` of ``stead show --json``); with its usage,
+    its budget says what is used and left."""
     return {
         "run_id": info.run_id,
         "workflow": info.workflow,
@@ -80,7 +88,54 @@ def run_view(info: RunInfo) -> dict[str, Any]:
         "result": info.result,
         "error": error_view(info.error, details=True),
         "worker_alive": info.worker_alive,
+        "budget": budget_view(info, run_usage),
     }
+
+
+def budget_view(info: RunInfo, run_usage: RunUsage | None = None) -> dict[str, Any] | None:
+    """The run's budget (``stead.budget``, as the run published it): per limit, ``limit``, ``used`` and ``left``
+    (these two ``None`` without the usage). ``None`` for a run without a budget."""
+    limits = info.state.get(BUDGET_STATE) if isinstance(info.state, dict) else None
+    if not isinstance(limits, dict):
+        return None
+    out: dict[str, Any] = {}
+    max_tokens = limits.get("max_tokens")
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        used = None if run_usage is None else run_usage.total_tokens
+        out["tokens"] = {
+            "limit": max_tokens,
+            "used": used,
+            "left": None if used is None else max(0, max_tokens - used),
+        }
+    max_cost = limits.get("max_cost_usd")
+    if isinstance(max_cost, int | float) and not isinstance(max_cost, bool):
+        spent = None if run_usage is None else run_usage.cost_usd
+        out["cost_usd"] = {
+            "limit": float(max_cost),
+            "used": spent,
+            "left": None if spent is None else max(0.0, float(max_cost) - spent),
+        }
+    return out or None
+
+
+def budget_text(budget: dict[str, Any] | None) -> str | None:
+    """``1,000 tokens: 250 used, 750 left · $0.0100: $0.0021 used, $0.0079 left``; ``None`` without a budget."""
+    if not budget:
+        return None
+    parts = []
+    tokens = budget.get("tokens")
+    if tokens:
+        text = f"{tokens_text(tokens['limit'])} tokens"
+        if tokens["used"] is not None:
+            text += f": {tokens_text(tokens['used'])} used, {tokens_text(tokens['left'])} left"
+        parts.append(text)
+    cost = budget.get("cost_usd")
+    if cost:
+        text = cost_text(cost["limit"])
+        if cost["used"] is not None:
+            text += f": {cost_text(cost['used'])} used, {cost_text(cost['left'])} left"
+        parts.append(text)
+    return " · ".join(parts)
 
 
 def step_view(step: StepInfo) -> dict[str, Any]:
@@ -104,16 +159,75 @@ def step_view(step: StepInfo) -> dict[str, Any]:
 
 def run_list_view(runs: Sequence[RunInfo], usages: Sequence[RunUsage]) -> list[dict[str, Any]]:
     """Runs with the usage of each (``stead ls --json``)."""
-    return [{**run_view(r), "usage": u.to_json()} for r, u in zip(runs, usages, strict=True)]
+    return [{**run_view(r, u), "usage": u.to_json()} for r, u in zip(runs, usages, strict=True)]
 
 
 def run_detail_view(info: RunInfo, steps: Sequence[StepInfo]) -> dict[str, Any]:
     """A run, its steps and its usage (``stead show --json``)."""
+    run_usage = usage(steps)
     return {
-        "run": run_view(info),
+        "run": run_view(info, run_usage),
         "steps": [step_view(s) for s in steps],
-        "usage": usage(steps).to_json(),
+        "usage": run_usage.to_json(),
     }
+
+
+def step_detail_view(step: StepInfo) -> dict[str, Any]:
+    """A step with what it was asked (:func:`step_request`), for a step inspector."""
+    return {**step_view(step), "request": step_request(step)}
+
+
+def step_request(step: StepInfo) -> Any:
+    """What the step was asked, as JSON data, with anything that looks like a secret :func:`redacted`.
+
+    A model step: the request (instructions, input items, tools, handoffs, output type, the model settings that
+    were set); a tool step: ``{"tool": ..., "arguments": ...}``; another step: its arguments. ``None`` when the
+    engine kept no arguments (a step recorded before they were kept, or above ``ARGS_LIMIT``).
+    """
+    if step.args_json is None:
+        return None
+    try:
+        data = json.loads(step.args_json)
+    except ValueError:
+        return None
+    if step.kind == "model" and isinstance(data, dict):
+        settings = data.get("settings")
+        if isinstance(settings, dict):
+            data["settings"] = {k: v for k, v in settings.items() if v is not None}
+    elif step.kind == "tool" and isinstance(data, list) and len(data) == 2:
+        data = {"tool": data[0], "arguments": _parsed(data[1])}
+    return redacted(data)
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|passw(or)?d|cookie|credential|token$", re.I)
+_SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)", re.I)
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with the values of keys named like secrets (``api_key``, ``Authorization``, ``*token``, ...) and
+    strings that look like keys (``sk-…``, ``Bearer …``) replaced by ``[redacted]``: pages show no secret."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+            else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    if isinstance(value, str) and _SECRET_VALUE.match(value):
+        return REDACTED
+    return value
 
 
 def outcome_view(info: RunInfo) -> dict[str, Any]:

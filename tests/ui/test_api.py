@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from click.testing import CliRunner
 
 import stead
 from stead._loader import load_target
-from stead.testing import offline_models
+from stead.cli import cli
+from stead.testing import fake_models, offline_models
 from stead.ui import Server
 
 from ..procs import ROOT
@@ -112,6 +114,106 @@ async def test_start_a_run_from_its_source(dashboard: Dashboard) -> None:
     assert response.status_code == 400 and "not JSON" in response.json()["error"]["message"]
 
 
+async def test_fork_a_finished_run_from_a_step(dashboard: Dashboard) -> None:
+    client = dashboard.client
+    with offline_models(script_of(str(EXAMPLES / "triage.py"))) as server:
+        handle = await dashboard.engine.start(triage.triage, QUESTION)
+        async with dashboard.engine.worker([triage.triage]):
+            original = await handle.result(timeout=60)
+            assert len(server.requests) == 4
+            steps = (await client.get(f"/api/runs/{handle.run_id}/steps")).json()["steps"]
+            positions = [s["position"] for s in steps]
+            model_3 = positions[3]  # the third model call, after find_businesses ran
+            assert steps[3]["kind"] == "model"
+
+            response = await client.post(f"/api/runs/{handle.run_id}/fork", json={"at": model_3})
+            assert response.status_code == 201, response.text
+            forked = response.json()
+            assert forked["status"] == "pending" and forked["run_id"] != handle.run_id
+            assert forked["forked_from"] == {"run_id": handle.run_id, "at": model_3}
+            assert forked["cli"] == f"stead fork {handle.run_id} --at 0:0/model:3"
+            run = await finished(dashboard, forked["run_id"])
+            assert run["status"] == "completed" and run["result"] == original
+            # Only the model calls from the fork point on were made again (the 3rd and the 4th).
+            assert len(server.requests) == 6
+
+            # With an edited result of the opening_hours tool: it does not run, the last model call does.
+            hours = positions[4]
+            edited = "Opening hours of Costco Seattle: every day 0:00-24:00"
+            response = await client.post(
+                f"/api/runs/{handle.run_id}/fork",
+                json={"at": hours, "set_result": edited, "run_id": "fork-2"},
+            )
+            assert response.status_code == 201, response.text
+            assert response.json()["cli"] == (
+                f"stead fork {handle.run_id} --at 0:0/call_fake_3 --set-result "
+                "'\"Opening hours of Costco Seattle: every day 0:00-24:00\"' --run-id fork-2"
+            )
+            await finished(dashboard, "fork-2")
+            assert len(server.requests) == 7
+    detail = (await client.get("/api/runs/fork-2?include=conversation")).json()
+    [tool] = [i for i in detail["conversation"] if i.get("tool") == "opening_hours"]
+    assert tool["output"] == edited
+
+    for body, status, message in [
+        ({}, 400, "'at' must be a step's position"),
+        ({"at": "9:9"}, 400, "no step '9:9' in the run"),
+        ({"at": hours, "set_result": None}, 400, "leave 'set_result' out"),
+        ({"at": hours, "run_id": "fork-2"}, 400, "exists already"),
+    ]:
+        response = await client.post(f"/api/runs/{handle.run_id}/fork", json=body)
+        assert response.status_code == status, (body, response.text)
+        assert message in response.json()["error"]["message"]
+    response = await client.post("/api/runs/nobody/fork", json={"at": "1"})
+    assert response.status_code == 404
+
+
+async def test_budget_and_the_model_request_of_a_step(dashboard: Dashboard, tmp_path: Path) -> None:
+    with fake_models(ui_app.frugal_script):
+        handle = await dashboard.engine.start(ui_app.frugal, "Paris?")
+        async with dashboard.engine.worker([ui_app.frugal]):
+            await handle.result(timeout=60)
+    run = (await dashboard.client.get(f"/api/runs/{handle.run_id}?include=steps")).json()
+    assert run["budget"]["tokens"] == {"limit": 1000, "used": 107, "left": 893}
+    cost = run["budget"]["cost_usd"]
+    assert (
+        cost["limit"] == 0.01
+        and 0 < cost["used"] < 0.001
+        and cost["left"] == pytest.approx(0.01 - cost["used"])
+    )
+    listed = (await dashboard.client.get("/api/runs")).json()["runs"][0]
+    assert listed["budget"]["tokens"]["left"] == 893
+
+    [model] = [s for s in run["step_list"] if s["kind"] == "model"]
+    response = await dashboard.client.get(f"/api/runs/{handle.run_id}/steps/{model['position']}")
+    assert response.status_code == 200, response.text
+    step = response.json()
+    request = step["request"]
+    assert request["instructions"] == "Answer in two words."
+    assert request["input"] == [{"content": "Paris?", "role": "user"}]
+    assert request["settings"]["temperature"] == 0.2
+    # The journal has the header the agent sent; the API shows that it was set, not what it was.
+    assert request["settings"]["extra_headers"] == {"X-Api-Key": "[redacted]"}
+    assert step["result"]["output"][0]["content"][0]["text"] == "Short answer."
+    assert step["cli"]["fork"] == f"stead fork {handle.run_id} --at 0:0/model:1"
+    for path in (
+        f"/api/runs/{handle.run_id}/steps/{model['position']}",
+        f"/api/runs/{handle.run_id}?include=steps",
+    ):
+        assert ui_app.HEADER_KEY not in (await dashboard.client.get(path)).text
+    missing = await dashboard.client.get(f"/api/runs/{handle.run_id}/steps/0:9")
+    assert missing.status_code == 404 and "no step at '0:9'" in missing.json()["error"]["message"]
+
+    # `stead show` prints the same budget from the same view.
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["show", handle.run_id, "-e", dashboard.engine.url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "budget    1,000 tokens: 107 used, 893 left · $0.0100: $0.000019 used, $0.009981 left"
+    ) in shown.output
+
+
 @pytest.mark.parametrize("decision", ["approve", "reject"])
 async def test_approve_or_reject_a_refund(dashboard: Dashboard, decision: str) -> None:
     approvals.refunds_made.clear()
@@ -200,6 +302,8 @@ async def test_resume_a_failed_run_after_the_fix(dashboard: Dashboard) -> None:
     async with dashboard.engine.worker([ui_app.flaky]):
         run = await finished(dashboard, handle.run_id)
         assert run["status"] == "failed" and "bug-1 is not fixed" in run["error"]["message"]
+        kept = (await dashboard.client.get(f"/api/runs/{handle.run_id}?include=steps")).json()
+        assert kept["status"] == "failed" and kept["step_list"][0]["status"] == "failed"
         assert "Traceback" in run["error"]["details"]
         assert run["cli"]["resume"] == f"stead resume {handle.run_id}"
         [step] = (await dashboard.client.get(f"/api/runs/{handle.run_id}/steps")).json()["steps"]
@@ -210,6 +314,10 @@ async def test_resume_a_failed_run_after_the_fix(dashboard: Dashboard) -> None:
         response = await dashboard.client.post(f"/api/runs/{handle.run_id}/resume")
         assert response.status_code == 200 and response.json()["cli"] == f"stead resume {handle.run_id}"
         assert await handle.result(timeout=30) == "fixed"
+    # The failed run's page data was kept while it was finished; the run that finished again is read anew.
+    run = (await dashboard.client.get(f"/api/runs/{handle.run_id}?include=steps")).json()
+    assert run["status"] == "completed" and run["result"] == "fixed"
+    assert [s["status"] for s in run["step_list"]] == ["done"]
     response = await dashboard.client.post(f"/api/runs/{handle.run_id}/resume")
     assert response.status_code == 409
 
@@ -349,6 +457,8 @@ async def test_openapi_and_pages(dashboard: Dashboard) -> None:
         "/api/runs/{run_id}/events",
         "/api/runs/{run_id}/approve",
         "/api/runs/{run_id}/resume",
+        "/api/runs/{run_id}/fork",
+        "/api/runs/{run_id}/steps/{position}",
     ):
         assert path in spec["paths"]
     for page in ("/", "/runs/some-run", "/approvals"):
@@ -367,6 +477,8 @@ async def test_token_and_origin_rules(tmp_path: Path) -> None:
                 for method, path in [
                     ("GET", "/api/runs"),
                     ("POST", f"/api/runs/{handle.run_id}/cancel"),
+                    ("POST", f"/api/runs/{handle.run_id}/fork"),
+                    ("GET", f"/api/runs/{handle.run_id}/steps/0:0"),
                     ("GET", "/"),
                 ]:
                     response = await client.request(method, path)

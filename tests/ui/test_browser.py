@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import httpx2 as httpx
 import pytest
 
 import stead
-from stead.testing import offline_models
+from stead.testing import fake_models, offline_models
 from stead.ui import Server
 
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
@@ -240,3 +241,94 @@ async def test_the_same_pages_on_temporal(temporal_dashboard: Dashboard, page: A
     await page.goto(dashboard.server.url + "/")
     await expect(page.locator(f'tr[data-run="{refund.run_id}"] .badge')).to_have_text("completed")
     await page.screenshot(path=str(shots / "ui-temporal-runs.png"), clip=await content_box(page))
+
+
+async def test_fork_a_finished_run_from_a_step(dashboard: Dashboard, page: Any, shots: Path) -> None:
+    engine = dashboard.engine
+    with offline_models(script_of(str(EXAMPLES / "triage.py"))) as server:
+        handle = await engine.start(triage.triage, "How late is Costco open in Seattle?")
+        async with engine.worker([triage.triage]):
+            await handle.result(timeout=60)
+            assert len(server.requests) == 4
+            await page.goto(f"{dashboard.server.url}/runs/{handle.run_id}")
+            inspector = page.locator("#inspector")
+
+            # A model step: the request it sent and the response recorded.
+            # Bars of quick steps overlap on the axis: select the step the way a click on its bar does.
+            await page.locator('#timeline .bar[data-position="0:0/model:3"]').dispatch_event("click")
+            request = inspector.locator('[data-part="model-request"]')
+            await expect(request.locator(".instructions")).to_contain_text(
+                "You help people find local businesses"
+            )
+            await expect(request.locator(".tools")).to_have_text("find_businesses, opening_hours")
+            await expect(request.locator(".item")).to_have_count(5)
+            await expect(request.locator(".item").nth(4)).to_contain_text("Places for Costco in Seattle")
+            await expect(inspector.locator(".response")).to_contain_text('"name": "opening_hours"')
+            await expect(inspector.locator("#fork-cli")).to_have_text(
+                f"stead fork {handle.run_id} --at 0:0/model:3"
+            )
+
+            # A tool step: its input and output; fork from it with an edited result.
+            await page.locator('#conversation [data-tool="opening_hours"]').click()
+            await expect(inspector.locator(".tool-input")).to_contain_text('"name": "Costco Seattle"')
+            await expect(inspector.locator(".tool-output")).to_contain_text("Mon-Fri 10:00-20:30")
+            await inspector.locator("#fork-edit").check()
+            edited = "Opening hours of Costco Seattle: every day 0:00-24:00"
+            await inspector.locator("#fork-result").fill(f'"{edited}"')
+            await expect(inspector.locator("#fork-cli")).to_have_text(
+                f"stead fork {handle.run_id} --at 0:0/call_fake_3 --set-result '\"{edited}\"'"
+            )
+            await page.screenshot(path=str(shots / "ui-fork.png"), full_page=True)
+            await inspector.locator("#fork").click()
+
+            # The page goes to the new run, which a worker completes.
+            await expect(page).not_to_have_url(f"{dashboard.server.url}/runs/{handle.run_id}")
+            await expect(page).to_have_url(re.compile(r"/runs/triage-[0-9a-f]{12}$"))
+            forked = page.url.rsplit("/", 1)[-1]
+            await expect(page.locator("#run-header .badge").first).to_have_text("completed", timeout=30_000)
+            await expect(page.locator('#conversation [data-tool="opening_hours"]')).to_contain_text(edited)
+            # The steps before the fork point were taken over: only the last model call was made again.
+            assert len(server.requests) == 5
+    assert (await engine.get(forked)).status is stead.RunStatus.COMPLETED
+    await page.screenshot(path=str(shots / "ui-forked.png"), full_page=True)
+
+
+async def test_budget_and_the_model_request_without_secrets(
+    dashboard: Dashboard, page: Any, shots: Path
+) -> None:
+    engine = dashboard.engine
+    page_key = "sk-page-test-" + "0123456789abcdef" * 2
+    with fake_models(ui_app.frugal_script):
+        os.environ["OPENAI_API_KEY"] = page_key  # the worker's client key (fake_models restores it on exit)
+        handle = await engine.start(ui_app.frugal, "Paris?")
+        async with engine.worker([ui_app.frugal]):
+            await handle.result(timeout=60)
+    loaded: list[str] = []
+    page.on("request", lambda r: loaded.append(r.url) if "/api/" in r.url else None)
+    await page.goto(f"{dashboard.server.url}/runs/{handle.run_id}")
+    tokens = page.locator('#run-header .fact.budget[data-limit="tokens"]')
+    await expect(tokens.locator(".v")).to_have_text("893")
+    await expect(tokens.locator(".sub")).to_have_text("107 used of 1,000")
+    cost = page.locator('#run-header .fact.budget[data-limit="cost_usd"]')
+    await expect(cost.locator(".v")).to_have_text("$0.009981")
+    await expect(cost.locator(".sub")).to_have_text("$0.000019 used of $0.0100")
+
+    await page.locator('#timeline .bar[data-position="0:0/model:1"]').click()
+    request = page.locator('#inspector [data-part="model-request"]')
+    await expect(request.locator(".instructions")).to_have_text("Answer in two words.")
+    await expect(request.locator(".settings")).to_contain_text('"temperature": 0.2')
+    await expect(request.locator(".settings")).to_contain_text('"X-Api-Key": "[redacted]"')
+    await expect(request.locator(".item")).to_have_count(1)
+    await expect(request.locator(".item")).to_contain_text('"content": "Paris?"')
+    await expect(page.locator("#inspector .response")).to_contain_text("Short answer.")
+    await page.screenshot(path=str(shots / "ui-model-request.png"), full_page=True)
+
+    # No key in the page, nor in anything the page loaded from the API.
+    html = await page.content()
+    assert ui_app.HEADER_KEY not in html and page_key not in html
+    assert any("/steps/" in url for url in loaded), loaded
+    for url in loaded:
+        if "/events" in url:
+            continue
+        body = (await dashboard.client.get(url)).text
+        assert ui_app.HEADER_KEY not in body and page_key not in body, url

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 
+from agents import Agent, ModelSettings, Runner
+
 import stead
+from stead.testing import FakeRequest, Reply, Text, Usage
 
 
 @stead.step
@@ -77,6 +80,27 @@ async def recite(words: list[str]) -> str:
 async def teller(words: list[str]) -> str:
     """Streams ``words``; with ``STEAD_UI_HANG`` set, its worker hangs after streaming them."""
     return await recite(words)
+
+
+#: A key sent as a model request header: the journal has it in the request's settings, no page may show it.
+HEADER_KEY = "sk-ui-test-" + "k3y" * 8
+
+
+def frugal_script(request: FakeRequest) -> Reply:
+    return Reply(Text("Short answer."), usage=Usage(100, 7))
+
+
+@stead.workflow
+async def frugal(question: str) -> str:
+    """One model call under a budget of tokens and cost."""
+    stead.budget(max_tokens=1_000, max_cost_usd=0.01)
+    agent = Agent(
+        name="Frugal",
+        instructions="Answer in two words.",
+        model="gpt-4o-mini",
+        model_settings=ModelSettings(temperature=0.2, extra_headers={"X-Api-Key": HEADER_KEY}),
+    )
+    return str((await Runner.run(agent, question)).final_output)
 
 
 WORKER = """

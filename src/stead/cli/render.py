@@ -20,6 +20,8 @@ from rich.text import Text
 from .. import RunEvent, RunInfo, RunStatus, RunUsage, StepInfo, prices, usage
 from .._views import (
     age_text,
+    budget_text,
+    budget_view,
     call_text,
     cost_text,
     duration_text,
@@ -281,12 +283,16 @@ def show_run(info: RunInfo, steps: list[StepInfo], *, verbose: bool) -> list[Ren
     header.add_row("call", Text(call_text(info.workflow, info.args)))
     if info.waiting_for:
         header.add_row("waiting for", Text(", ".join(info.waiting_for), style="cyan"))
+    run_usage = usage(steps)
+    budget = budget_text(budget_view(info, run_usage))
+    if budget is not None:
+        header.add_row("budget", Text(budget))
     out: list[RenderableType] = [header]
     if info.state:
         out += [Text("\npublished state", style="bold"), Text(pretty_json(info.state))]
     out.append(Text(f"\nsteps ({info.steps})", style="bold"))
     out.append(steps_table(steps, verbose=verbose) if steps else Text("(none recorded)", style="dim"))
-    out += usage_section(usage(steps))
+    out += usage_section(run_usage)
     if info.status is RunStatus.COMPLETED:
         out += [Text("\nresult", style="bold"), Text(result_text(info.result))]
     elif info.error is not None:

@@ -50,7 +50,7 @@ HANDOFF_PREFIX = "transfer_to_"
 
 
 def run_json(info: RunInfo, run_usage: RunUsage | None = None) -> dict[str, Any]:
-    out = {**run_view(info), "display_status": display_status(info)}
+    out = {**run_view(info, run_usage), "display_status": display_status(info)}
     if run_usage is not None:
         out["usage"] = usage_json(run_usage)
     return out
@@ -172,6 +172,15 @@ def cli_for(action: str, run_id: str, **extra: Any) -> str:
     if action == "send":
         payload = json.dumps(extra.get("payload"), ensure_ascii=False)
         return f"stead send {run_id} {extra['name']} {_quote(payload)}"
+    if action == "fork":
+        command = f"stead fork {run_id} --at {_quote(extra['at'])}"
+        if extra.get("set_result") is not None:
+            command += " --set-result " + _quote(
+                json.dumps(extra["set_result"], ensure_ascii=False, separators=(",", ":"))
+            )
+        if extra.get("new_id"):
+            command += f" --run-id {_quote(extra['new_id'])}"
+        return command
     if action == "start":
         args = " ".join(_quote(a if isinstance(a, str) else json.dumps(a)) for a in extra.get("args") or [])
         return f"stead run {extra['source']} {args}".rstrip()

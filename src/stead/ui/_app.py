@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hmac
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from .._exceptions import (
     UsageError,
 )
 from .._usage import RunUsage, usage
+from .._views import step_detail_view
 from ..agents import approval_call_id, approval_message
 from . import _api
 from ._index import RunIndex
@@ -47,6 +49,8 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 #: person or a message).
 LIST_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 MAX_PAGE = 500
+#: Page data of finished runs kept in memory (the runs people look at last).
+FINISHED_PAGES = 16
 
 
 class ApiError(Exception):
@@ -263,10 +267,18 @@ def create_app(
     usage_cache = _UsageCache(engine)
     index = RunIndex(engine)
 
+    finished_pages: OrderedDict[tuple[str, datetime, frozenset[str]], bytes] = OrderedDict()
+
     async def get_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        include = {p for p in request.query_params.get("include", "").split(",") if p}
+        include = frozenset(p for p in request.query_params.get("include", "").split(",") if p)
         info = await engine.get(run_id)
+        # A finished run changes only when it is reopened (its updated_at moves): its page data is kept, so a
+        # run page of many steps, which polls, does not read its whole journal again each time.
+        key = (run_id, info.updated_at, include)
+        if info.status.finished and key in finished_pages:
+            finished_pages.move_to_end(key)
+            return Response(finished_pages[key], media_type="application/json")
         steps = await engine.steps(run_id)
         out = _api.run_json(info, usage(steps))
         out["approvals"] = _api.approvals_of(info)
@@ -276,7 +288,12 @@ def create_app(
             out["lanes"] = _api.lanes(steps)
         if "conversation" in include:
             out["conversation"] = _api.conversation(info, steps)
-        return JSONResponse(out)
+        response = JSONResponse(out)
+        if info.status.finished:
+            finished_pages[key] = bytes(response.body)
+            while len(finished_pages) > FINISHED_PAGES:
+                finished_pages.popitem(last=False)
+        return response
 
     async def list_runs(request: Request) -> Response:
         params = request.query_params
@@ -341,6 +358,41 @@ def create_app(
                 "lanes": _api.lanes(found),
             }
         )
+
+    async def step(request: Request) -> Response:
+        run_id, position = request.path_params["run_id"], request.path_params["position"]
+        found = await engine.steps(run_id)
+        chosen = next((s for s in found if s.position == position), None)
+        if chosen is None:
+            raise ApiError(
+                404,
+                f"run {run_id!r} has no step at {position!r}: take a position from /api/runs/{run_id}/steps",
+                "StepNotFound",
+            )
+        out = step_detail_view(chosen)
+        out["cli"] = {"fork": _api.cli_for("fork", run_id, at=position)}
+        return JSONResponse(out)
+
+    async def fork(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        data = await _body(request)
+        at = data.get("at")
+        if isinstance(at, int) and not isinstance(at, bool):
+            at = str(at)
+        if not isinstance(at, str) or not at:
+            raise ApiError(400, f"'at' must be a step's position (e.g. '0:2') or its number, got {at!r}")
+        if "set_result" in data and data["set_result"] is None:
+            raise ApiError(
+                400,
+                "'set_result' is null: a fork cannot set a step's result to null; leave 'set_result' out to "
+                "run the step again",
+            )
+        new_id = _string(data, "run_id", required=False)
+        handle = await engine.fork(run_id, at, run_id=new_id, replace=data.get("set_result"))
+        out = _api.run_json(await engine.get(handle.run_id))
+        out["forked_from"] = {"run_id": run_id, "at": at}
+        out["cli"] = _api.cli_for("fork", run_id, at=at, set_result=data.get("set_result"), new_id=new_id)
+        return JSONResponse(out, status_code=201)
 
     async def conversation(request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -460,6 +512,7 @@ def create_app(
         Route("/api/approvals", approvals),
         Route("/api/runs/{run_id}", get_run),
         Route("/api/runs/{run_id}/steps", steps),
+        Route("/api/runs/{run_id}/steps/{position:path}", step),
         Route("/api/runs/{run_id}/conversation", conversation),
         Route("/api/runs/{run_id}/events", events),
         Route("/api/runs/{run_id}/messages", send, methods=["POST"]),
@@ -467,6 +520,7 @@ def create_app(
         Route("/api/runs/{run_id}/reject", reject_call, methods=["POST"]),
         Route("/api/runs/{run_id}/cancel", cancel, methods=["POST"]),
         Route("/api/runs/{run_id}/resume", resume, methods=["POST"]),
+        Route("/api/runs/{run_id}/fork", fork, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(_Guard, token=token)]
@@ -481,7 +535,7 @@ def create_app(
 
 def _run_cli(info: RunInfo) -> dict[str, str]:
     """The commands for what the run page offers on this run."""
-    out = {"show": f"stead show {info.run_id}"}
+    out = {"show": f"stead show {info.run_id}", "fork": f"stead fork {info.run_id} --at STEP"}
     if not info.status.finished:
         out["cancel"] = _api.cli_for("cancel", info.run_id)
     if info.status in (RunStatus.FAILED, RunStatus.RUNNING, RunStatus.PENDING):

@@ -165,6 +165,30 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/runs/{run_id}/steps/{position}": {
+                "get": {
+                    "summary": "One step with what it was asked (the model request, the tool's input; secrets "
+                    "redacted) and what it recorded",
+                    "parameters": [
+                        _RUN_ID,
+                        {"name": "position", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "allOf": [
+                                    _ref("Step"),
+                                    {
+                                        "type": "object",
+                                        "properties": {"request": {}, "cli": {"type": "object"}},
+                                    },
+                                ]
+                            }
+                        ),
+                        **_ERRORS,
+                    },
+                }
+            },
             "/api/runs/{run_id}/conversation": {
                 "get": {
                     "summary": "Input, messages, tool calls and results, handoffs and approvals, from the journal",
@@ -229,6 +253,36 @@ def openapi_spec() -> dict[str, Any]:
             "/api/runs/{run_id}/resume": _post(
                 "Make a failed run runnable again (stead resume)", None, _json(_ref("Run"))
             ),
+            "/api/runs/{run_id}/fork": {
+                "post": {
+                    "summary": "Start a new run that takes over the results recorded before step 'at' and runs "
+                    "the rest with the current code (stead fork RUN --at STEP); a worker executes it",
+                    "parameters": [_RUN_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["at"],
+                                    "properties": {
+                                        "at": {
+                                            "type": ["string", "integer"],
+                                            "description": "The step's position (e.g. '0:2') or its number",
+                                        },
+                                        "set_result": {
+                                            "description": "Use this (JSON, not null) as the step's result, or "
+                                            "the message it received, instead of running it (--set-result)"
+                                        },
+                                        "run_id": {"type": "string", "description": "The new run's id"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"201": _json(_ref("Run"), "The new run, pending"), **_ERRORS},
+                }
+            },
             "/api/approvals": {
                 "get": {
                     "summary": "Tool calls waiting for a person, across runs",
@@ -283,6 +337,11 @@ def openapi_spec() -> dict[str, Any]:
                         "result": {},
                         "error": {"type": ["object", "null"]},
                         "usage": {"type": "object"},
+                        "budget": {
+                            "type": ["object", "null"],
+                            "description": "The run's stead.budget: 'tokens' and/or 'cost_usd', each with limit, "
+                            "used and left",
+                        },
                     },
                 },
                 "Step": {

@@ -233,7 +233,7 @@ function runRow(run) {
 // -- a run --------------------------------------------------------------------------------------------------
 
 function runPage(runId) {
-  const view = { run: null, selected: null, tab: "conversation", streams: new Map(), source: null, refreshing: false };
+  const view = { run: null, selected: null, tab: "conversation", streams: new Map(), source: null, refreshing: false, details: new Map() };
   const header = h("section", { class: "panel", id: "run-header" });
   const timeline = h("section", { class: "panel", id: "timeline" });
   const left = h("section", { class: "panel", id: "left" });
@@ -254,13 +254,15 @@ function runPage(runId) {
     } finally {
       view.refreshing = false;
     }
-    renderTimeline(timeline, view.run, view, select);
+    // A running run's bars grow with time; a finished run's timeline is redrawn only when the run changed.
+    const finished = ["completed", "failed", "cancelled"].includes(view.run.status);
+    if (!finished || text !== view.last) renderTimeline(timeline, view.run, view, select);
     // Redraw the rest only when the run changed, so that what a person types in a form survives the refresh.
     if (text !== view.last) {
       view.last = text;
       renderHeader(header, view.run, refresh);
       renderLeft();
-      renderInspector(inspector, view.run, view.selected);
+      renderInspector(inspector, view.run, view.selected, view);
     }
     connectEvents();
   }
@@ -268,7 +270,7 @@ function runPage(runId) {
   function select(position) {
     view.selected = position;
     renderTimeline(timeline, view.run, view, select);
-    renderInspector(inspector, view.run, position);
+    renderInspector(inspector, view.run, position, view);
   }
 
   function renderLeft() {
@@ -363,6 +365,7 @@ function renderHeader(el, run, refresh) {
     ["Tokens", fmtTokens(usage.total_tokens), usage.total_tokens ? `${usage.input_tokens} in · ${usage.output_tokens} out` : null],
     ["Cost", fmtCost(usage.cost_usd) + (usage.unpriced && usage.unpriced.length ? " + unpriced" : "")],
   ];
+  const budget = run.budget || {};
   const outcome = [];
   if (run.status === "completed") {
     outcome.push(h("div", { class: "k", text: "result" }), h("div", { class: "result-box" }, h("pre", { text: pretty(run.result) })));
@@ -374,7 +377,8 @@ function renderHeader(el, run, refresh) {
   fill(el,
     h("h1", {}, h("span", { class: "mono", text: run.run_id }), badge(run.display_status)),
     h("div", { class: "sub" }, `workflow `, h("strong", { text: run.workflow }), run.source ? ` · ${run.source}` : ""),
-    h("div", { class: "facts" }, facts.map(([k, v, title]) => h("div", { class: "fact", title }, h("div", { class: "k", text: k }), h("div", { class: "v", text: v })))),
+    h("div", { class: "facts" }, facts.map(([k, v, title]) => h("div", { class: "fact", title }, h("div", { class: "k", text: k }), h("div", { class: "v", text: v }))),
+      budgetFacts(budget)),
     h("div", { class: "kv" },
       h("div", { class: "k", text: "call" }), h("pre", { text: callText(run) }),
       run.waiting_for.length ? [h("div", { class: "k", text: "waiting for" }), h("div", { class: "wait-for", title: run.waiting_for.join(", "), text: run.waiting_for.map((name) => waitText(run, name)).join(", ") })] : null,
@@ -382,6 +386,21 @@ function renderHeader(el, run, refresh) {
     usageTable(usage),
     controls(run, refresh),
   );
+}
+
+function budgetFacts(budget) {
+  // The run's stead.budget: what is left of each limit, with the limit and what is used beside it.
+  const out = [];
+  for (const [key, label, fmt] of [["tokens", "tokens", (n) => (n || 0).toLocaleString()], ["cost_usd", "cost", (n) => `$${(n || 0).toFixed(n >= 0.01 || !n ? 4 : 6)}`]]) {
+    const b = budget[key];
+    if (!b) continue;
+    const used = b.used === null ? "" : `${fmt(b.used)} used of `;
+    out.push(h("div", { class: "fact budget" + (b.left === 0 ? " spent" : ""), "data-limit": key, title: `stead.budget limit: ${fmt(b.limit)}` },
+      h("div", { class: "k", text: `budget left (${label})` }),
+      h("div", { class: "v", text: b.left === null ? "–" : fmt(b.left) }),
+      h("div", { class: "sub", text: `${used}${fmt(b.limit)}` })));
+  }
+  return out;
 }
 
 function usageTable(usage) {
@@ -574,13 +593,14 @@ function renderConversation(run, select, refresh) {
 
 // -- step inspector -----------------------------------------------------------------------------------------
 
-function renderInspector(el, run, position) {
+function renderInspector(el, run, position, view) {
   const steps = run.step_list || [];
   const step = steps.find((s) => s.position === position);
   if (!step) {
     fill(el, h("h2", { text: "Step" }), h("div", { class: "sub", text: "Select a step in the timeline or the conversation to see what it recorded." }));
     return;
   }
+  const detail = h("div", { class: "detail" });
   const parts = [
     h("h2", { text: "Step" }),
     h("div", { class: "head" }, h("span", { class: "t", text: step.label }), badge(step.status)),
@@ -596,14 +616,105 @@ function renderInspector(el, run, position) {
   if (step.error) {
     parts.push(h("h3", { text: "error" }), h("div", { class: "error-box" }, h("strong", { text: `${step.error.type}: ${step.error.message}` }), step.error.details ? h("details", {}, h("summary", { text: "traceback" }), h("pre", { text: step.error.details })) : null));
   }
-  if (step.kind === "tool") {
-    const call = (run.conversation || []).find((i) => i.type === "tool_call" && i.output_position === step.position);
-    if (call) parts.push(h("h3", { text: "input" }), h("pre", { class: "json", text: pretty(call.arguments) }));
-    if (step.status === "done") parts.push(h("h3", { text: "output" }), h("pre", { class: "json", text: pretty(step.result) }));
-  } else if (step.result !== null && step.result !== undefined) {
-    parts.push(h("h3", { text: step.kind === "model" ? "recorded response" : step.kind === "wait" ? "message received" : "result" }), h("pre", { class: "json", text: pretty(step.result) }));
-  }
+  parts.push(detail, forkBox(run, step));
   fill(el, ...parts);
+  // What the step was asked comes from the step's own endpoint: a run page of 1,000 steps does not carry
+  // 1,000 model requests. A step that finished does not change, so its detail is kept.
+  const key = `${run.run_id}|${step.position}|${step.status}|${step.attempts}`;
+  const cached = view.details.get(key);
+  if (cached) {
+    fill(detail, requestParts(step, cached));
+    return;
+  }
+  fill(detail, h("div", { class: "sub", text: "loading the request…" }));
+  api(`/api/runs/${encodeURIComponent(run.run_id)}/steps/${encodeURIComponent(step.position)}`).then((found) => {
+    view.details.set(key, found);
+    if (detail.isConnected) fill(detail, requestParts(step, found));
+  }).catch((err) => fill(detail, h("div", { class: "sub", text: err.message })));
+}
+
+function requestParts(step, found) {
+  const req = found.request;
+  const parts = [];
+  const json = (value, cls) => h("pre", { class: "json" + (cls ? " " + cls : ""), text: pretty(value) });
+  if (step.kind === "model") {
+    const section = h("div", { class: "request", "data-part": "model-request" }, h("h3", { text: "model request" }));
+    if (!req) {
+      section.append(h("div", { class: "sub", text: "The engine kept no request for this step (recorded before requests were kept, or above 32 KB)." }));
+    } else {
+      const tools = (req.tools || []).concat(req.handoffs || []);
+      section.append(h("div", { class: "kv" },
+        req.instructions ? [h("div", { class: "k", text: "instructions" }), h("pre", { class: "instructions", text: req.instructions })] : null,
+        h("div", { class: "k", text: "tools" }), h("div", { class: "tools", text: tools.length ? tools.join(", ") : "none" }),
+        req.output ? [h("div", { class: "k", text: "output type" }), h("code", { text: req.output })] : null,
+        h("div", { class: "k", text: "settings" }), Object.keys(req.settings || {}).length ? json(req.settings, "settings") : h("div", { class: "sub", text: "defaults" }),
+        req.previous_response_id ? [h("div", { class: "k", text: "previous response" }), h("code", { text: req.previous_response_id })] : null));
+      const items = typeof req.input === "string" ? [{ role: "user", content: req.input }] : req.input || [];
+      section.append(h("h3", { text: `input items (${items.length})` }),
+        h("div", { class: "items" }, items.map((item) => h("div", { class: "item" },
+          h("div", { class: "sub", text: item.type || item.role || "item" }), json(item)))));
+    }
+    parts.push(section);
+    if (step.result !== null && step.result !== undefined) parts.push(h("h3", { text: "recorded response" }), json(step.result, "response"));
+  } else if (step.kind === "tool") {
+    const args = req && typeof req === "object" && "arguments" in req ? req.arguments : null;
+    parts.push(h("h3", { text: "input" }), args === null ? h("div", { class: "sub", text: "not kept" }) : json(args, "tool-input"));
+    if (step.status === "done") parts.push(h("h3", { text: "output" }), json(step.result, "tool-output"));
+  } else {
+    if (req !== null && req !== undefined) parts.push(h("h3", { text: "arguments" }), json(req));
+    if (step.result !== null && step.result !== undefined) {
+      parts.push(h("h3", { text: step.kind === "wait" ? "message received" : "result" }), json(step.result));
+    }
+  }
+  return parts;
+}
+
+function shellQuote(text) {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'"'"'`)}'`;
+}
+
+function forkBox(run, step) {
+  // stead fork RUN --at STEP [--set-result JSON]: the results recorded before this step are taken over.
+  const edit = h("input", { type: "checkbox", id: "fork-edit" });
+  const recorded = step.result === null || step.result === undefined ? "" : JSON.stringify(step.result, null, 2);
+  const editor = h("textarea", { id: "fork-result", class: "mono", rows: 6, spellcheck: "false", "aria-label": "result to use" });
+  editor.value = recorded;
+  editor.hidden = true;
+  const line = cli("");
+  line.id = "fork-cli";
+  const update = () => {
+    editor.hidden = !edit.checked;
+    let command = `stead fork ${shellQuote(run.run_id)} --at ${shellQuote(step.position)}`;
+    if (edit.checked) {
+      let text = editor.value.trim();
+      try { text = JSON.stringify(JSON.parse(text)); } catch (err) { /* shown as typed; the button says what is wrong */ }
+      command += ` --set-result ${shellQuote(text)}`;
+    }
+    line.textContent = command;
+  };
+  edit.addEventListener("change", update);
+  editor.addEventListener("input", update);
+  update();
+  const go = async () => {
+    const body = { at: step.position };
+    if (edit.checked) {
+      try { body.set_result = JSON.parse(editor.value); } catch (err) { toast("the result is not JSON: " + err.message, true); return; }
+    }
+    try {
+      const out = await api(`/api/runs/${encodeURIComponent(run.run_id)}/fork`, { body });
+      toast(`forked as ${out.run_id}: a worker runs it  ($ ${out.cli})`);
+      navigate(`/runs/${encodeURIComponent(out.run_id)}`);
+    } catch (err) {
+      toast(err.message, true);
+    }
+  };
+  return h("div", { class: "fork", id: "fork-box" },
+    h("h3", { text: "fork from this step" }),
+    h("div", { class: "sub", text: "A new run takes over the results recorded before this step and runs the rest with the current code (a worker executes it). The original run stays as it is." }),
+    h("label", { class: "sub" }, edit, step.kind === "wait" ? " with this message instead of waiting" : " with this result instead of running the step"),
+    editor,
+    h("div", {}, h("button", { class: "btn primary", id: "fork", text: "Fork from this step", onclick: go })),
+    line);
 }
 
 // -- approvals inbox ----------------------------------------------------------------------------------------
