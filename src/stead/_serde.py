@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -17,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import SerializationError
 
-__all__ = ["decode", "dumps", "fingerprint", "loads", "step_result", "to_json_value"]
+__all__ = ["REDACTED", "decode", "dumps", "fingerprint", "loads", "redacted", "step_result", "to_json_value"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 
@@ -103,3 +104,25 @@ def _problems(exc: ValidationError) -> str:
 def fingerprint(text: str) -> str:
     """A short, stable digest of a JSON text, to tell on replay whether a step's inputs changed."""
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|passw(or)?d|cookie|credential|token$", re.I)
+_SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)", re.I)
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with the values of keys named like secrets (``api_key``, ``Authorization``, ``*token``, ...) and
+    strings that look like keys (``sk-…``, ``Bearer …``) replaced by ``[redacted]``: pages and journals show no secret."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+            else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    if isinstance(value, str) and _SECRET_VALUE.match(value):
+        return REDACTED
+    return value

@@ -7,12 +7,12 @@ The CLI renders these for a terminal and prints the JSON shapes as they are (``s
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
+from ._serde import REDACTED, redacted
 from ._usage import BUDGET_STATE, RunUsage, usage
 
 __all__ = [
@@ -205,28 +205,6 @@ def _parsed(value: Any) -> Any:
             return json.loads(value)
         except ValueError:
             return value
-    return value
-
-
-REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|passw(or)?d|cookie|credential|token$", re.I)
-_SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)", re.I)
-
-
-def redacted(value: Any) -> Any:
-    """``value`` with the values of keys named like secrets (``api_key``, ``Authorization``, ``*token``, ...) and
-    strings that look like keys (``sk-…``, ``Bearer …``) replaced by ``[redacted]``: pages show no secret."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED
-            if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
-            else redacted(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redacted(v) for v in value]
-    if isinstance(value, str) and _SECRET_VALUE.match(value):
-        return REDACTED
     return value
 
 

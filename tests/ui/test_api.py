@@ -192,8 +192,10 @@ async def test_budget_and_the_model_request_of_a_step(dashboard: Dashboard, tmp_
     assert request["instructions"] == "Answer in two words."
     assert request["input"] == [{"content": "Paris?", "role": "user"}]
     assert request["settings"]["temperature"] == 0.2
-    # The journal has the header the agent sent; the API shows that it was set, not what it was.
+    # The journal keeps that the header was set, never its value (nor do pages show it).
     assert request["settings"]["extra_headers"] == {"X-Api-Key": "[redacted]"}
+    journal = b"".join(p.read_bytes() for p in tmp_path.glob("stead.db*"))  # noqa: ASYNC240 (a test's check)
+    assert b"Short answer." in journal and ui_app.HEADER_KEY.encode() not in journal
     assert step["result"]["output"][0]["content"][0]["text"] == "Short answer."
     assert step["cli"]["fork"] == f"stead fork {handle.run_id} --at 0:0/model:1"
     for path in (

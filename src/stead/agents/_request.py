@@ -91,11 +91,18 @@ class ModelRequest:
         return positional, keywords
 
     def fingerprint(self) -> str:
-        """The request as JSON: on replay the same position must ask the model the same thing."""
+        """The request as JSON: on replay the same position must ask the model the same thing.
+
+        It is journaled (the step's arguments): secrets in the settings are redacted, and every extra header's
+        value (headers carry credentials), so that a rotated key is no divergence either.
+        """
+        settings = self.model_settings.to_json_dict()
+        if settings.get("extra_headers"):
+            settings["extra_headers"] = {name: _serde.REDACTED for name in settings["extra_headers"]}
         request = {
             "instructions": self.system_instructions,
             "input": self.input,
-            "settings": self.model_settings.to_json_dict(),
+            "settings": _serde.redacted(settings),
             "tools": [getattr(t, "name", type(t).__name__) for t in self.tools],
             "output": self.output_schema.name() if self.output_schema is not None else None,
             "handoffs": [h.tool_name for h in self.handoffs],
