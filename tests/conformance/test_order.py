@@ -77,3 +77,17 @@ async def test_completion_order_replays(engine: stead.Engine) -> None:
         result = await handle.result(timeout=30)
     assert result == {"order": ["c", "a", "b"], "winners": ["fast"], "decision": "c first; race won by fast"}
     assert set(calls.values()) == {1}, f"replay ran a recorded step again: {calls}"
+
+
+@stead.workflow
+async def listed_order() -> list[str]:
+    # Awaitables handed to as_completed as coroutines: asyncio makes their tasks while iterating a set of them.
+    return [await next_done for next_done in asyncio.as_completed([branch(f"b{i}", None) for i in range(6)])]
+
+
+async def test_as_completed_tasks_take_positions_in_listed_order(engine: stead.Engine) -> None:
+    handle = await engine.start(listed_order, run_id="order-listed")
+    async with engine.worker([listed_order]):
+        assert sorted(await handle.result(timeout=30)) == [f"b{i}" for i in range(6)]
+    steps = {s.result: s.position for s in await engine.steps(handle.run_id) if s.name == "branch"}
+    assert steps == {f"b{i}": f"0.{i}:0" for i in range(6)}, "positions must not depend on memory addresses"
