@@ -336,7 +336,6 @@ def completed_script(agent: str, request: FakeRequest) -> ReplyLike:
     completed_script,
     park_after=4,
     expect={"order": ["fast result", "medium result", "slow result"]},
-    xfail={"crash/sqlite": ISSUE["13.1"]},
 )
 async def as_completed() -> dict[str, Any]:
     researchers = [
