@@ -88,7 +88,7 @@ async def listed_order() -> list[str]:
 async def test_as_completed_tasks_take_positions_in_listed_order(engine: stead.Engine) -> None:
     handle = await engine.start(listed_order, run_id="order-listed")
     async with engine.worker([listed_order]):
-        assert sorted(await handle.result(timeout=30)) == [f"b{i}" for i in range(6)]
+        assert sorted(await handle.result(timeout=60)) == [f"b{i}" for i in range(6)]
     steps = {s.result: s.position for s in await engine.steps(handle.run_id) if s.name == "branch"}
     assert steps == {f"b{i}": f"0.{i}:0" for i in range(6)}, "positions must not depend on memory addresses"
 

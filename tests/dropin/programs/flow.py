@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, Reply, ReplyLike, ToolCall
 
-from ._kit import ISSUE, after, effect, program, tag, user_texts
+from ._kit import after, effect, program, tag, user_texts
 
 # -- handoff with an input filter (the message_filter sample) ----------------------------------------------------
 

@@ -138,7 +138,7 @@ class DeliveryGate:
             future.set_result(self._next_live())
         else:
             released = [(int(key), future)]
-            burst = self._bursts.get(int(key), int(key))
+            burst = self._burst_key(key)
             while self._pending and self._burst_key(self._pending[0][0]) == burst:
                 later, _, waiter = heapq.heappop(self._pending)
                 if not waiter.done():
