@@ -69,3 +69,28 @@ async def test_without_a_journal_every_result_passes_straight_through() -> None:
     order, log = await _race(gate, {"a": None, "b": None})
     assert sorted(n for _, n in log) == [1, 2]
     assert set(order) == {"a", "b"}
+
+
+async def _first_completed(gate: DeliveryGate, numbers: dict[str, int]) -> list[str]:
+    root = asyncio.current_task()
+    assert root is not None
+    gate.track(root)
+    tasks = [asyncio.create_task(_branch(gate, name, n, [])) for name, n in numbers.items()]
+    for task in tasks:
+        gate.track(task)
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*tasks)
+    return sorted(t.result() for t in done)
+
+
+async def test_results_recorded_in_one_turn_are_handed_out_in_one_turn() -> None:
+    assert await _first_completed(DeliveryGate([1, 2, 3], {2: 1}), {"a": 1, "b": 2, "c": 3}) == ["a", "b"]
+    assert await _first_completed(DeliveryGate([1, 2, 3]), {"a": 1, "b": 2, "c": 3}) == ["a"]
+
+
+async def test_live_results_of_one_turn_are_numbered_as_a_burst() -> None:
+    gate = DeliveryGate([])
+    first, second = await gate.deliver(None), await gate.deliver(None)
+    await asyncio.sleep(0)
+    third = await gate.deliver(None)
+    assert (gate.burst_of(first), gate.burst_of(second), gate.burst_of(third)) == (None, first, None)

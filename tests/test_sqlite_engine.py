@@ -62,6 +62,7 @@ async def test_a_journal_of_schema_1_is_migrated_and_its_steps_get_attributes(tm
         conn.execute("ALTER TABLE steps DROP COLUMN attributes_json")
         conn.execute("ALTER TABLE steps DROP COLUMN delivered")  # schema 3
         conn.execute("ALTER TABLE steps DROP COLUMN args_json")  # schema 3 too
+        conn.execute("ALTER TABLE steps DROP COLUMN burst")  # schema 4
         conn.execute("UPDATE stead_meta SET value = '1' WHERE key = 'schema'")
         conn.executemany(
             "INSERT INTO steps (run_id, position, name, kind, status, result_json, attempts, summary, started_at) "

@@ -3,7 +3,8 @@
 Step identity must not depend on timing. Every task created by workflow code gets a child index from its parent,
 in creation order (a task factory on the loop does this); every journaled operation gets a sequence number inside
 its task. ``asyncio.gather`` of steps that finish in any order therefore always maps each result to the same
-caller.
+caller. (``asyncio.as_completed`` creates its tasks in set order, by memory address: inside workflows it is
+replaced by one that creates them in the order listed.)
 """
 
 from __future__ import annotations
@@ -277,6 +278,28 @@ def scoped_task_factory(previous: Any) -> Any:
     return factory
 
 
+_as_completed = asyncio.as_completed
+
+
+def _ordered_as_completed(fs: Any, *, timeout: float | None = None) -> Any:
+    """``asyncio.as_completed`` whose tasks are created in the order the code listed the awaitables.
+
+    asyncio makes a task of each awaitable while iterating a set of them, which orders them by memory address: the
+    tasks would take their child indices (their steps' positions) in an order that differs between the execution
+    that recorded a run and the one that replays it.
+    """
+    if scope_var.get() is not None and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
+        fs = [asyncio.ensure_future(f) for f in dict.fromkeys(fs)]
+    return _as_completed(fs, timeout=timeout)
+
+
+def _install_ordered_as_completed() -> None:
+    # Module attributes, so that code calling asyncio.as_completed(...) inside a workflow gets the ordered one.
+    for module in (asyncio, asyncio.tasks):
+        if getattr(module, "as_completed", None) is _as_completed:
+            module.as_completed = _ordered_as_completed  # type: ignore[attr-defined]
+
+
 class _Exited(BaseException):
     """``SystemExit`` in a task of workflow code, carried to the run's root (``workflow_code``).
 
@@ -310,6 +333,9 @@ async def workflow_code(coro: Coroutine[Any, Any, Any]) -> Any:
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise WorkflowExited(getattr(first, "code", None)) from group
+
+
+_install_ordered_as_completed()  # at import: before workflow code can bind asyncio.as_completed to a name
 
 
 def install_task_factory(loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -77,3 +77,77 @@ async def test_completion_order_replays(engine: stead.Engine) -> None:
         result = await handle.result(timeout=30)
     assert result == {"order": ["c", "a", "b"], "winners": ["fast"], "decision": "c first; race won by fast"}
     assert set(calls.values()) == {1}, f"replay ran a recorded step again: {calls}"
+
+
+@stead.workflow
+async def listed_order() -> list[str]:
+    # Awaitables handed to as_completed as coroutines: asyncio makes their tasks while iterating a set of them.
+    return [await next_done for next_done in asyncio.as_completed([branch(f"b{i}", None) for i in range(6)])]
+
+
+async def test_as_completed_tasks_take_positions_in_listed_order(engine: stead.Engine) -> None:
+    handle = await engine.start(listed_order, run_id="order-listed")
+    async with engine.worker([listed_order]):
+        assert sorted(await handle.result(timeout=60)) == [f"b{i}" for i in range(6)]
+    steps = {s.result: s.position for s in await engine.steps(handle.run_id) if s.name == "branch"}
+    assert steps == {f"b{i}": f"0.{i}:0" for i in range(6)}, "positions must not depend on memory addresses"
+
+
+@stead.step
+async def together(name: str, signal: str) -> str:
+    """Finishes once ``signal`` is set: the branches waiting on one signal finish in the same loop turn."""
+    calls[name] += 1
+    await _finished(signal).wait()
+    return name
+
+
+@stead.step
+async def fire(signal: str) -> None:
+    calls[f"fire-{signal}"] += 1
+    _finished(signal).set()
+
+
+decided: list[Any] = []
+"""What the first execution decided (live), for the replay to match."""
+
+
+@stead.workflow
+async def by_burst() -> dict[str, Any]:
+    a = asyncio.ensure_future(together("a", "one"))
+    b = asyncio.ensure_future(together("b", "one"))
+    await fire("one")
+    done, _ = await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
+    winners = sorted(t.result() for t in done)
+    x = asyncio.ensure_future(together("x", "two"))
+    y = asyncio.ensure_future(together("y", "two"))
+    await fire("two")
+    completed = asyncio.as_completed([x, y])
+    first = await next(iter(completed))
+    both = x.done() and y.done()
+    await asyncio.gather(a, b, x, y)
+    decision = await decide([first], winners + [str(both)])
+    if not _pass.is_set():
+        decided.append({"winners": winners, "first": first, "both": both, "decision": decision})
+        raise RuntimeError("first execution: fail after the decisions")
+    return {"winners": winners, "first": first, "both": both, "decision": decision}
+
+
+async def test_results_delivered_in_one_turn_replay_in_one_turn(
+    engine: stead.Engine, engine_url: str
+) -> None:
+    decided.clear()
+    handle = await engine.start(by_burst, run_id="order-burst")
+    async with engine.worker([by_burst]):
+        with pytest.raises(stead.RunFailed, match="first execution"):
+            await handle.result(timeout=30)
+    (live,) = decided
+    if engine_url.startswith("sqlite"):
+        # The embedded engine runs the steps in the loop of the workflow: the two results of a signal reach the
+        # workflow code in one turn, and FIRST_COMPLETED finds both done. (Temporal may deliver them apart.)
+        assert live["winners"] == ["a", "b"] and live["both"], live
+    _pass.set()
+    await engine.reopen(handle.run_id)
+    async with engine.worker([by_burst]):
+        result = await handle.result(timeout=30)
+    assert result == live, "the replay decided otherwise than the execution it replays"
+    assert set(calls.values()) == {1}, f"replay ran a recorded step again: {calls}"

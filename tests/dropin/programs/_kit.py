@@ -56,8 +56,6 @@ PROGRAMS: dict[str, Program] = {}
 
 #: What differs today, by point of issue 13 (the reasons of the strict xfails).
 ISSUE = {
-    "13.1": "issue 13.1: completion order does not replay: results come back in creation order, the next model "
-    "request differs from the journal (NonDeterminismError)",
     "13.2": "issue 13.2: a tool's pydantic/dataclass result reaches the SDK as a dict ('dict' object has no "
     "attribute ...)",
     "13.3": "issue 13.3: context changes made by a finished tool are lost when it is replayed",

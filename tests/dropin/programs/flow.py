@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, Reply, ReplyLike, ToolCall
 
-from ._kit import ISSUE, after, effect, program, tag, user_texts
+from ._kit import after, effect, program, tag, user_texts
 
 # -- handoff with an input filter (the message_filter sample) ----------------------------------------------------
 
@@ -336,7 +336,6 @@ def completed_script(agent: str, request: FakeRequest) -> ReplyLike:
     completed_script,
     park_after=4,
     expect={"order": ["fast result", "medium result", "slow result"]},
-    xfail={"crash/sqlite": ISSUE["13.1"]},
 )
 async def as_completed() -> dict[str, Any]:
     researchers = [

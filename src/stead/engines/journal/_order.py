@@ -3,9 +3,13 @@
 Code that reacts to whichever branch finishes first (``asyncio.as_completed``, ``asyncio.wait(...,
 return_when=FIRST_COMPLETED)``, a race of two agent runs) decides by completion order. Live, that order is the
 order in which results were delivered, and the journal numbers each delivery. On replay every recorded result is
-at hand at once, so the runtime hands them out one at a time in the recorded order, each only once the run has
-settled: no task of the run can move without a further result. (Temporal gets the same from its history, where
-each completion is a workflow task of its own.)
+at hand at once, so the runtime hands them out in the recorded order, each only once the run has settled: no task
+of the run can move without a further result. (Temporal gets the same from its history, where the completions
+that reached the workflow together form one workflow task.)
+
+Results delivered live in one turn of the event loop (two steps waiting on one signal) reach the code together:
+``asyncio.wait(..., return_when=FIRST_COMPLETED)`` then finds both done. The journal keeps such a burst (each
+later result of a turn records the number of its first), and replay hands a burst out in one turn too.
 
 A run has settled when each of its tasks is done or waits on a future that is not done, and the loop holds no
 ready callback that would wake one of them (a done callback of a finished task, a wake-up of a task). That last
@@ -19,7 +23,7 @@ import asyncio
 import heapq
 import itertools
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["DeliveryGate"]
@@ -31,9 +35,13 @@ _FALLBACK_ITERATIONS = 8
 class DeliveryGate:
     """Numbers deliveries live, and replays recorded ones in their recorded order."""
 
-    def __init__(self, recorded: Iterable[int]) -> None:
+    def __init__(self, recorded: Iterable[int], bursts: Mapping[int, int] | None = None) -> None:
         self._remaining = sorted(set(recorded))
         """Recorded delivery numbers not delivered yet in this execution, lowest first."""
+        self._bursts = dict(bursts or {})
+        """For a result delivered in the same loop turn as an earlier one: the number of the turn's first."""
+        self._turn: int | None = None
+        """The number of the first result delivered live in the current loop turn."""
         self._remaining_set = set(self._remaining)
         self._last = max(self._remaining, default=0)
         self._pending: list[tuple[float, int, asyncio.Future[int]]] = []
@@ -61,9 +69,26 @@ class DeliveryGate:
         """The number the next live delivery gets."""
         return self._last + 1
 
+    @property
+    def next_burst(self) -> int | None:
+        """What the next live delivery records as its burst (``burst_of``), like ``next_number``."""
+        return self._turn
+
+    def burst_of(self, number: int) -> int | None:
+        """The number of the first result delivered in the same loop turn as ``number``; None if it was the first."""
+        return self._bursts.get(number)
+
     def _next_live(self) -> int:
         self._last += 1
+        if self._turn is None:
+            self._turn = self._last
+            asyncio.get_running_loop().call_soon(self._end_turn)  # runs in the loop's next turn
+        else:
+            self._bursts[self._last] = self._turn
         return self._last
+
+    def _end_turn(self) -> None:
+        self._turn = None
 
     async def deliver(self, recorded: int | None) -> int:
         """Wait for the turn of a result; return its delivery number, to record with it.
@@ -109,10 +134,25 @@ class DeliveryGate:
         key, _, future = heapq.heappop(self._pending)
         # A recorded result no code asks for any more (the code changed) cannot hold the others back: the lowest
         # waiting one goes next, and the run's end reports the recorded steps it never reached.
-        future.set_result(self._take(int(key)) if key != float("inf") else self._next_live())
+        if key == float("inf"):
+            future.set_result(self._next_live())
+        else:
+            released = [(int(key), future)]
+            burst = self._burst_key(key)
+            while self._pending and self._burst_key(self._pending[0][0]) == burst:
+                later, _, waiter = heapq.heappop(self._pending)
+                if not waiter.done():
+                    released.append((int(later), waiter))
+            for number, waiter in released:  # woken in this order, in the same turn
+                waiter.set_result(self._take(number))
         self._stable = 0
         if self._pending:
             self._schedule()
+
+    def _burst_key(self, key: float) -> int | None:
+        if key == float("inf"):
+            return None
+        return self._bursts.get(int(key), int(key))
 
     def _settled(self, running: asyncio.Task[Any] | None) -> bool:
         tracked = list(self._tasks)  # iterating a WeakSet is slow: once per check

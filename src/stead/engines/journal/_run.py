@@ -50,7 +50,8 @@ class JournalRun:
         self.state = state
         self._state_dirty = False
         self.fatal: NonDeterminismError | None = None
-        self.gate = DeliveryGate(row.delivered for row in journal.values() if row.delivered is not None)
+        numbered = {row.delivered: row.burst for row in journal.values() if row.delivered is not None}
+        self.gate = DeliveryGate(numbered, {n: first for n, first in numbered.items() if first is not None})
         # For suspension: the run is idle when it only waits (timers, messages) and no step is under way.
         self._events: list[tuple[str, int, str, str, float]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -153,17 +154,17 @@ class JournalRun:
         durability, and the number follows in a second write.
         """
         if self.gate.passes():
-            row.delivered = self.gate.next_number
+            row.delivered, row.burst = self.gate.next_number, self.gate.next_burst
             self._write(row, upsert=upsert)
             await self.gate.deliver(None)  # takes the number just written, without waiting
             return
-        row.delivered = None
+        row.delivered = row.burst = None
         self._write(row, upsert=upsert)
         await self._deliver_late(row.position)
 
     async def _deliver_late(self, position: str) -> None:
         number = await self.gate.deliver(None)
-        self.store.record_delivered(self.run_id, self.token, position, number)
+        self.store.record_delivered(self.run_id, self.token, position, number, self.gate.burst_of(number))
 
     def track_task(self, task: asyncio.Task[Any]) -> None:
         """Count a task of the run's code, for the delivery order (``stead._context.scoped_task_factory``)."""
@@ -334,6 +335,7 @@ class JournalRun:
             changed = self.engine.changed()
             passes = self.gate.passes()
             row.delivered = self.gate.next_number if passes else None
+            row.burst = self.gate.next_burst if passes else None
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
             if payload is not None:
                 self.replaying = False

@@ -60,6 +60,9 @@ class StepRow:
     """The place of the result among the results the run's code received (``stead.engines.journal._order``)."""
     args_json: str | None = None
     """The step's arguments as JSON when they fit ``ARGS_LIMIT`` (else only ``fp`` is kept)."""
+    burst: int | None = None
+    """For a result delivered in the same loop turn as an earlier one, the ``delivered`` number of the turn's
+    first (replay hands them out together)."""
 
 
 Event = tuple[str, int, str, str, float]
@@ -154,8 +157,10 @@ class JournalStore(Protocol):
     ) -> None:
         """Write a step (and the published state, if given); ``upsert`` replaces the row at its position."""
 
-    def record_delivered(self, run_id: str, token: int, position: str, delivered: int) -> None:
-        """Set the delivery number of a step written before its result's turn came."""
+    def record_delivered(
+        self, run_id: str, token: int, position: str, delivered: int, burst: int | None
+    ) -> None:
+        """Set the delivery number (and burst) of a step written before its result's turn came."""
 
     def record_attempt(
         self,

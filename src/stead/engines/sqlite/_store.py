@@ -27,10 +27,10 @@ __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first journal; 2: steps carry their attributes (``attributes_json``); 3: steps carry the order in
 which their results reached workflow code (``delivered``) and their arguments (``args_json``), for readable
-replay divergences."""
+replay divergences; 4: results delivered in one loop turn say so (``burst``)."""
 
 _SCHEMA = """
 CREATE TABLE stead_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,6 +72,7 @@ CREATE TABLE steps (
     attributes_json TEXT,
     delivered INTEGER,
     args_json TEXT,
+    burst INTEGER,
     UNIQUE (run_id, position)
 );
 CREATE TABLE attempts (
@@ -116,7 +117,7 @@ RUN_COLUMNS = (
 
 STEP_COLUMNS = (
     "position, name, kind, fp, status, result_json, error_json, attempts, summary, started_at, finished_at, due_at, "
-    "attributes_json, delivered, args_json"
+    "attributes_json, delivered, args_json, burst"
 )
 
 
@@ -132,7 +133,7 @@ _UPSERT_STEP = _INSERT_STEP + (
     "status = excluded.status, result_json = excluded.result_json, error_json = excluded.error_json, "
     "attempts = excluded.attempts, summary = excluded.summary, started_at = excluded.started_at, "
     "finished_at = excluded.finished_at, due_at = excluded.due_at, attributes_json = excluded.attributes_json, "
-    "delivered = excluded.delivered, args_json = excluded.args_json"
+    "delivered = excluded.delivered, args_json = excluded.args_json, burst = excluded.burst"
 )
 
 
@@ -252,6 +253,7 @@ class SqliteStore:
                         r.attributes_json,
                         r.delivered,  # the order in which the forked run's code received them
                         r.args_json,
+                        r.burst,
                     )
                     for r in steps
                 ],
@@ -481,6 +483,7 @@ class SqliteStore:
             row.attributes_json,
             row.delivered,
             row.args_json,
+            row.burst,
         )
         sql = _UPSERT_STEP if upsert else _INSERT_STEP
         if state_json is None:
@@ -494,12 +497,14 @@ class SqliteStore:
             conn.execute(sql, (*values, run_id, token))
 
     @_retrying
-    def record_delivered(self, run_id: str, token: int, position: str, delivered: int) -> None:
+    def record_delivered(
+        self, run_id: str, token: int, position: str, delivered: int, burst: int | None
+    ) -> None:
         """Number the delivery of a step's result written before its turn came."""
         cur = self._conn.execute(
-            "UPDATE steps SET delivered = ? WHERE run_id = ? AND position = ? AND EXISTS (SELECT 1 FROM runs "
-            "WHERE run_id = ? AND lease_token = ? AND status = 'running')",
-            (delivered, run_id, position, run_id, token),
+            "UPDATE steps SET delivered = ?, burst = ? WHERE run_id = ? AND position = ? AND EXISTS (SELECT 1 "
+            "FROM runs WHERE run_id = ? AND lease_token = ? AND status = 'running')",
+            (delivered, burst, run_id, position, run_id, token),
         )
         if cur.rowcount != 1:
             raise LeaseLost(run_id)
@@ -576,9 +581,9 @@ class SqliteStore:
             seq, payload_json = found
             conn.execute("UPDATE messages SET consumed_by = ? WHERE seq = ?", (step.position, seq))
             conn.execute(
-                "UPDATE steps SET status = 'done', result_json = ?, finished_at = ?, delivered = ? "
+                "UPDATE steps SET status = 'done', result_json = ?, finished_at = ?, delivered = ?, burst = ? "
                 "WHERE run_id = ? AND position = ?",
-                (payload_json, time.time(), step.delivered, run_id, step.position),
+                (payload_json, time.time(), step.delivered, step.burst, run_id, step.position),
             )
             return str(payload_json)
 
@@ -718,6 +723,12 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE stead_meta SET value = '3' WHERE key = 'schema'")
 
 
+def _migrate_to_4(conn: sqlite3.Connection) -> None:
+    """Steps delivered in one loop turn with an earlier one record it; rows written before replay one by one."""
+    conn.execute("ALTER TABLE steps ADD COLUMN burst INTEGER")
+    conn.execute("UPDATE stead_meta SET value = '4' WHERE key = 'schema'")
+
+
 def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -749,6 +760,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
                 _migrate_to_2(conn)
             if version < 3:
                 _migrate_to_3(conn)
+            if version < 4:
+                _migrate_to_4(conn)
         for statement in _CLAIM_INDEXES:  # added to files of any schema version: older stead ignores them
             conn.execute(statement)
     except BaseException:
