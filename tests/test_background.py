@@ -10,6 +10,7 @@ from agents import ModelSettings, ModelTracing
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI, BadRequestError, NotFoundError
+from openai.types.responses import ResponseCompletedEvent, ResponseCreatedEvent
 
 from stead import UsageError
 from stead.agents import MODEL_CALLS, response_to_json
@@ -54,11 +55,12 @@ async def test_fake_server_background_stream_resumes_after_a_sequence_number() -
             first = [await anext(aiter(stream)) for _ in range(2)]
             await stream.close()  # the worker died here: the response goes on at the provider
             assert [e.type for e in first] == ["response.created", "response.in_progress"]
+            assert isinstance(first[0], ResponseCreatedEvent)
             gate.set()
             resumed = await client.responses.retrieve(first[0].response.id, stream=True, starting_after=1)
             events = [event async for event in resumed]
         assert events[0].sequence_number == 2
-        assert events[-1].type == "response.completed"
+        assert isinstance(events[-1], ResponseCompletedEvent)
         assert events[-1].response.output_text == "one two three"
         assert len(server.requests) == 1
 

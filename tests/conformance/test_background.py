@@ -10,21 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
 
 import pytest
+from agents import Agent, Runner
 
 import stead
-from stead.testing import FakeOpenAIServer, FakeRequest, Gated, ReplyLike
+from stead.agents import MODEL_CALLS
+from stead.testing import DropMidStream, FakeOpenAIServer, FakeRequest, Gated, Reply, ReplyLike, Text
 from stead.testing._offline import load_offline_script
 from stead.testing.pytest import FakeModels
 
 from ..procs import APPS, ROOT, kill9, run_json, start
 
-pytestmark = pytest.mark.slow
-
 APP = f"{APPS / 'research_app.py'}:deep_research"
 QUERY = "Are heat pumps worth it in a cold climate?"
 ANSWERS = json.dumps(["A 1970s house near Oslo", "Running costs", "A gas boiler"])
+STORY = "Once upon a time a small robot learned to paint the sea at dawn."
 
 
 class GateAt:
@@ -43,7 +45,7 @@ class GateAt:
         with self._lock:
             self.count += 1
             hit = self.count == self.at
-        reply = self.script(request)
+        reply: ReplyLike = self.script(request)
         if not hit:
             return reply
         self.request = request
@@ -67,6 +69,7 @@ async def accepted(engine: stead.Engine, run_id: str, server: FakeOpenAIServer, 
     raise AssertionError("the run ended without a background model call")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("nth", [1, 3])
 async def test_kill_during_a_background_model_call_then_resume(
@@ -110,3 +113,32 @@ async def test_kill_during_a_background_model_call_then_resume(
     assert len(server.requests) - first == len(server.requests[:first]), "a call was asked twice or skipped"
     dumped = json.dumps([s.attributes.to_json() for s in steps]) + json.dumps(resumed)
     assert "sk-test-secret-key" not in dumped
+
+
+@stead.workflow
+async def story(prompt: str) -> str:
+    agent = Agent(name="Storyteller", instructions="Tell a story.", model="gpt-4o-mini")
+    return str((await Runner.run(agent, prompt)).final_output)
+
+
+@pytest.fixture
+def background_mode() -> Iterator[None]:
+    saved = MODEL_CALLS.background, MODEL_CALLS.background_poll
+    MODEL_CALLS.background, MODEL_CALLS.background_poll = True, 0.1
+    yield
+    MODEL_CALLS.background, MODEL_CALLS.background_poll = saved
+
+
+async def test_a_retry_picks_up_the_response_the_provider_accepted(
+    engine: stead.Engine, fake_openai: FakeModels, background_mode: None
+) -> None:
+    # The stream drops after the provider accepted the request; the response goes on there.
+    server = fake_openai([DropMidStream(3, Reply(Text(STORY))), Reply(Text("asked twice"))], api="responses")
+    handle = await engine.start(story, "a robot")
+    async with engine.worker([story]):
+        assert await handle.result(timeout=60) == STORY
+    assert len(server.requests) == 1, "the retry asked the model again"
+    [response_id] = server.background.requests
+    assert server.background.retrievals[response_id] >= 1
+    [step] = [s for s in await engine.steps(handle.run_id) if s.kind == "model"]
+    assert step.attempts == 2

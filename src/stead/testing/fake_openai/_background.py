@@ -2,7 +2,7 @@
 
 A background create answers with the response ``queued`` (or, streamed, with its first events), and the response
 completes on its own, without a connection: after the reply's ``Slow`` delay and once its ``Gated`` gates are
-set. ``GET /v1/responses/{id}`` returns it (``in_progress`` until then); with ``?stream=true`` it streams its
+set (a ``DropMidStream`` drops the create's stream, not the response). ``GET /v1/responses/{id}`` returns it (``in_progress`` until then); with ``?stream=true`` it streams its
 events, from the one after ``starting_after`` when given.
 """
 
@@ -84,7 +84,7 @@ class BackgroundResponses:
             self._stored[rendered.response_id] = stored
             self._retrievals[rendered.response_id] = 0
         if request.stream:
-            return self._stream(handler, stored, -1, headers)
+            return self._stream(handler, stored, -1, headers, plan.drop_after)
         handler.send_json(200, responses_pending(request, rendered, "queued"), headers)
         return "ok"
 
@@ -109,11 +109,21 @@ class BackgroundResponses:
         )
         handler.send_json(200, body)
 
-    def _stream(self, handler: _Handler, stored: _Stored, after: int, headers: dict[str, str]) -> str:
+    def _stream(
+        self,
+        handler: _Handler,
+        stored: _Stored,
+        after: int,
+        headers: dict[str, str],
+        drop_after: int | None = None,
+    ) -> str:
         handler.start_response(200, {**_SSE_HEADERS, **headers})
-        for kind, data in stored.events:
+        for sent, (kind, data) in enumerate(stored.events):
             if data["sequence_number"] <= after:
                 continue
+            if drop_after is not None and sent >= drop_after:
+                handler.abort()  # the connection drops; the response goes on at the provider
+                return "drop_mid_stream"
             if data["sequence_number"] >= _STARTED and not self._wait(handler, stored):
                 handler.abort()  # the client left (or the server stops); the response goes on without it
                 return "client_gone"
