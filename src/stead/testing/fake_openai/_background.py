@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from ._faults import Plan, error_body
@@ -20,10 +21,20 @@ from ._requests import FakeRequest
 from ._responses import responses_events, responses_final, responses_pending
 from ._sse import http_chunk, sse_event
 
-if TYPE_CHECKING:
-    from ._server import _Handler
-
 __all__ = ["BackgroundResponses"]
+
+
+class _Handler(Protocol):
+    """What this module needs of the server's request handler."""
+
+    def send_json(
+        self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None: ...
+    def start_response(self, status: int, headers: Mapping[str, str]) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def abort(self) -> None: ...
+    def peer_closed(self) -> bool: ...
+
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
