@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from agents import Agent, Runner
@@ -73,14 +74,14 @@ async def accepted(engine: stead.Engine, run_id: str, server: FakeOpenAIServer, 
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("nth", [1, 3])
 async def test_kill_during_a_background_model_call_then_resume(
-    engine_url: str, fake_openai: FakeModels, nth: int
+    engine_url: str, fake_openai: FakeModels, nth: int, tmp_path: Path
 ) -> None:
     gated = GateAt()
     server = fake_openai(gated)
     env = {
         "OPENAI_BASE_URL": server.base_url,
         "OPENAI_API_KEY": "sk-test-secret-key",
-        "STEAD_TEST_LOG": "",
+        "STEAD_TEST_LOG": str(tmp_path / "effects.log"),
         "STEAD_MODEL_BACKGROUND": "1",
         "STEAD_OPENAI_API": "responses",
     }
