@@ -119,6 +119,7 @@ PUBLIC = {
         "FakeOpenAIServer",
         "FakeRequest",
         "Fault",
+        "Gated",
         "HangingResponder",
         "OfflineScriptError",
         "PerRunScripts",

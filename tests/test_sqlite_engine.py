@@ -181,6 +181,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
             "suspend": lambda: store.suspend(row.run_id, stale, None, '{"k": 1}'),
             "finish_run": lambda: store.finish_run(row.run_id, stale, "completed", "1", None, '{"k": 1}'),
             "consume_message": lambda: store.consume_message(row.run_id, stale, "go", step, '{"k": 1}'),
+            "save_progress": lambda: store.save_progress(row.run_id, stale, "0:0", '{"response_id": "r"}'),
         }
         store.insert_message(row.run_id, "go", '"payload"')
         for name, write in fenced.items():
@@ -188,6 +189,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
                 write()
                 pytest.fail(f"{name} wrote with a stale lease")
         assert await engine.steps("stolen") == []
+        assert store.load_progress(row.run_id, "0:0") is None
         info = await engine.get("stolen")
         assert info.status is stead.RunStatus.RUNNING and info.state == {}
         assert [e async for e in engine.events("stolen", follow=False)] == []

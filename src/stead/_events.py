@@ -4,6 +4,11 @@ A step emits with :func:`emit` (the agents integration emits the model's text de
 event with the step's position and attempt number, and ``engine.events(run_id)`` (``stead tail``) yields them.
 Events belong to one attempt: when an attempt fails, an ``attempt_failed`` event follows, and a consumer drops
 what that attempt emitted. Steps replayed from the journal emit nothing, so a replay streams nothing again.
+
+An attempt may also keep **progress** for the attempts after it (:func:`save_progress`, :func:`saved_progress`):
+JSON data that a retry, or the attempt a resumed run makes after its worker died, reads to continue the work
+instead of starting it again (the agents integration keeps the id of a background model response there). It
+lives as long as the step is in flight: once the step is recorded, its progress is gone.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Attempt", "RunEvent", "attempt_scope", "current_attempt", "emit"]
+__all__ = [
+    "Attempt",
+    "ProgressKeeper",
+    "RunEvent",
+    "attempt_scope",
+    "current_attempt",
+    "emit",
+    "save_progress",
+    "saved_progress",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,16 @@ class RunEvent:
     at: datetime
 
 
+class ProgressKeeper(Protocol):
+    """Where an engine keeps the progress of one in-flight step (embedded: a table; Temporal: heartbeats)."""
+
+    def saved(self) -> Any:
+        """What an attempt of the step saved last (JSON data), or None."""
+
+    async def save(self, data: Any) -> None:
+        """Keep ``data`` (JSON data; None forgets) for later attempts; durable when this returns."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """The step attempt running in this context, and where its events go."""
@@ -43,6 +67,8 @@ class Attempt:
     attempt: int
     sink: Callable[[str, str, int, Any], None]
     """``sink(kind, position, attempt, data)``, provided by the engine."""
+    progress: ProgressKeeper | None = None
+    """Where the step's progress is kept for its later attempts (None: the engine keeps none)."""
 
 
 _current: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("stead_attempt", default=None)
@@ -69,3 +95,24 @@ def emit(kind: str, data: Any = None) -> None:
     from ._serde import to_json_value
 
     attempt.sink(kind, attempt.position, attempt.attempt, to_json_value(data, f"the data of event {kind!r}"))
+
+
+def saved_progress() -> Any:
+    """What an earlier attempt of the running step kept with :func:`save_progress` (JSON data), else None."""
+    attempt = _current.get()
+    if attempt is None or attempt.progress is None:
+        return None
+    return attempt.progress.saved()
+
+
+async def save_progress(data: Any) -> bool:
+    """Keep ``data`` (JSON data; None forgets) for the later attempts of the running step: a retry, or the
+    attempt of a worker that resumes the run after this one died. Durable when it returns. False when called
+    outside a step attempt or on an engine that keeps no progress (nothing is kept then)."""
+    attempt = _current.get()
+    if attempt is None or attempt.progress is None:
+        return False
+    from ._serde import to_json_value
+
+    await attempt.progress.save(None if data is None else to_json_value(data, "a step's progress"))
+    return True

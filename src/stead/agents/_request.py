@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from .. import _serde
 from .._events import emit
 from .._exceptions import SerializationError
+from ._background import background_events, background_model, background_response
 from ._stream import MODEL_CALLS, assembled_response, idle_guarded, streams_alike
 
 __all__ = [
@@ -121,15 +122,24 @@ async def call_model(model: Model, request: ModelRequest) -> Any:
     """
     args, kwargs = request.arguments()
     idle = MODEL_CALLS.idle_timeout
+    background = background_model(model, request.model_settings)
     if not request.stream:
         if MODEL_CALLS.stream_tokens and streams_alike(model, request.model_settings):
-            response = await assembled_response(model, args, kwargs, idle)
+            events = None if background is None else background_events(background, args, kwargs)
+            response = await assembled_response(model, args, kwargs, idle, events)
+        elif background is not None:
+            response = await background_response(background, args, kwargs)
         else:
             response = await model.get_response(*args, **kwargs)
         check_final_output(response.output, request.output_schema)
         return response_to_json(response)
     completed = None
-    async for event in idle_guarded(model.stream_response(*args, **kwargs), idle):
+    stream = (
+        model.stream_response(*args, **kwargs)
+        if background is None
+        else background_events(background, args, kwargs)
+    )
+    async for event in idle_guarded(stream, idle):
         if isinstance(event, ResponseTextDeltaEvent):
             emit("text", event.delta)  # to consumers outside the worker, tagged with this attempt
         elif isinstance(event, ResponseCompletedEvent):

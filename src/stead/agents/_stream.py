@@ -92,6 +92,16 @@ class ModelCallOptions:
     )
     """Stream plain ``Runner.run`` calls from the provider so that watchers see tokens (off: ``get_response``)."""
 
+    background: bool = dataclasses.field(
+        default_factory=lambda: os.environ.get("STEAD_MODEL_BACKGROUND", "").lower() in ("1", "true", "on")
+    )
+    """Ask OpenAI Responses models in background mode (``background=True``, ``store=True``), keeping the response
+    id as the step's progress, so that a call in flight when its worker dies is picked up, not asked (and paid)
+    again. Off by default: the provider then keeps the responses (``store=True``)."""
+
+    background_poll: float = 1.0
+    """The longest wait, in seconds, between two polls of a background response (``get_response`` calls)."""
+
 
 MODEL_CALLS = ModelCallOptions()
 
@@ -135,16 +145,24 @@ async def idle_guarded(events: AsyncIterator[Any], idle: float | None) -> AsyncI
 
 
 async def assembled_response(
-    model: Model, args: tuple[Any, ...], kwargs: dict[str, Any], idle: float | None
+    model: Model,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    idle: float | None,
+    events: AsyncIterator[Any] | None = None,
 ) -> ModelResponse:
-    """The ``ModelResponse`` of a streamed call, built as ``get_response`` builds it; tokens go out as events."""
+    """The ``ModelResponse`` of a streamed call, built as ``get_response`` builds it; tokens go out as events.
+
+    ``events``: the call's stream when it does not come from ``model.stream_response`` (background mode)."""
     chat = isinstance(model, OpenAIChatCompletionsModel)
     if chat:
         # Usage comes in the stream only when asked for; get_response always reports it.
         args = (args[0], args[1], dataclasses.replace(args[2], include_usage=True), *args[3:])
     done: list[Any] = []
     completed: Response | None = None
-    async for event in idle_guarded(model.stream_response(*args, **kwargs), idle):
+    if events is None:
+        events = model.stream_response(*args, **kwargs)
+    async for event in idle_guarded(events, idle):
         if isinstance(event, ResponseTextDeltaEvent):
             emit("text", event.delta)
         elif isinstance(event, ResponseOutputItemDoneEvent):

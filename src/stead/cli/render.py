@@ -376,6 +376,9 @@ class EventPrinter:
             self._line(
                 f"   waiting for rate limit on {(data or {}).get('key')} ({(data or {}).get('wait', 0):.1f}s)"
             )
+        elif event.kind == "background":
+            verb = "picked up" if (data or {}).get("resumed") else "accepted as"
+            self._line(f"   {verb} background response {(data or {}).get('response_id')}")
         elif event.kind == "step_done":
             if not self._at_line_start:
                 self._line("")

@@ -58,6 +58,8 @@ class JournalRun:
         self.in_flight = 0
         self._blocked: dict[object, float | None] = {}
         self._last_activity = time.monotonic()
+        # Steps whose progress the store may hold (saved or read by this execution): forgotten when they end.
+        self.progressed: set[str] = set()
 
     # -- events ---------------------------------------------------------------------------------------------------
 
@@ -212,7 +214,8 @@ class JournalRun:
             if lifecycle:
                 self._sink("attempt_started", position, attempt, _started(call))
             try:
-                with outside_workflow(), attempt_scope(Attempt(self.run_id, position, attempt, self._sink)):
+                attempt_info = Attempt(self.run_id, position, attempt, self._sink, _Progress(self, position))
+                with outside_workflow(), attempt_scope(attempt_info):
                     value = await call_in_attempt(call)
             except (asyncio.CancelledError, SteadInterrupt):
                 self.flush_events()
@@ -245,6 +248,7 @@ class JournalRun:
                     self.engine.notify_local()
                     await asyncio.sleep(delay)
                     continue
+                self._forget_progress(position)  # first: a reopened run's rerun must start afresh
                 await self._write_delivered(
                     _attempt_row(
                         call,
@@ -267,10 +271,16 @@ class JournalRun:
                 ),
                 upsert=show or row is not None,
             )
+            self._forget_progress(position)
             if lifecycle or self._events:
                 self._sink("step_done", position, attempt, None)
                 self.flush_events()
             return data
+
+    def _forget_progress(self, position: str) -> None:
+        if position in self.progressed:
+            self.progressed.discard(position)
+            self.store.save_progress(self.run_id, self.token, position, None)
 
     async def sleep(self, scope: Scope, seconds: float) -> None:
         position = scope.next_position()
@@ -396,6 +406,28 @@ class JournalRun:
 
 
 _MISSING = object()
+
+
+class _Progress:
+    """The progress of one in-flight step, kept in the store (``stead._events.ProgressKeeper``)."""
+
+    __slots__ = ("position", "run")
+
+    def __init__(self, run: JournalRun, position: str) -> None:
+        self.run = run
+        self.position = position
+
+    def saved(self) -> Any:
+        text = self.run.store.load_progress(self.run.run_id, self.position)
+        if text is None:
+            return None
+        self.run.progressed.add(self.position)
+        return json.loads(text)
+
+    async def save(self, data: Any) -> None:
+        text = None if data is None else json.dumps(data, separators=(",", ":"))
+        self.run.store.save_progress(self.run.run_id, self.run.token, self.position, text)
+        self.run.progressed.add(self.position)
 
 
 def _started(call: StepCall) -> dict[str, Any]:

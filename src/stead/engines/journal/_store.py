@@ -1,6 +1,7 @@
 """What the journal runtime needs from storage: the rows it reads and the operations it calls.
 
-A store keeps runs, their steps (the journal), retried attempts, messages and events. Every write made on behalf
+A store keeps runs, their steps (the journal), retried attempts, the progress of steps in flight, messages and
+events. Every write made on behalf
 of a run is fenced by the run's lease token: when the token is no longer the run's (another worker took it over),
 the write changes nothing and raises ``stead.LeaseLost``. Multi-row writes are atomic. A store adds only storage
 (SQL); claims, replay, retries and suspension are the runtime's (``stead.engines.journal``).
@@ -172,6 +173,12 @@ class JournalStore(Protocol):
         started_at: float,
         retry_in: float | None,
     ) -> None: ...
+
+    def load_progress(self, run_id: str, position: str) -> str | None:
+        """What an attempt of the in-flight step at ``position`` kept for later attempts (JSON), if anything."""
+
+    def save_progress(self, run_id: str, token: int, position: str, data_json: str | None) -> None:
+        """Keep (None: forget) the progress of the in-flight step at ``position``, in a transaction of its own."""
 
     # -- events and messages -------------------------------------------------------------------------------------
 

@@ -161,6 +161,7 @@ class SqliteStore:
         self.path = path
         self._conn = _open(path, synchronous=synchronous, busy_timeout=busy_timeout)
         self._limits_ready = False
+        self._progress_ready = False
 
     def close(self) -> None:
         self._conn.close()
@@ -527,6 +528,39 @@ class SqliteStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (run_id, position, attempt, error_json, started_at, time.time(), retry_in),
             )
+
+    # -- progress of steps in flight (stead._events.save_progress) ------------------------------------------------
+
+    def load_progress(self, run_id: str, position: str) -> str | None:
+        try:
+            row = self._conn.execute(
+                "SELECT data_json FROM progress WHERE run_id = ? AND position = ?", (run_id, position)
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None  # no step of this file ever kept progress
+            raise
+        return None if row is None else str(row[0])
+
+    @_retrying
+    def save_progress(self, run_id: str, token: int, position: str, data_json: str | None) -> None:
+        if not self._progress_ready:
+            # Its own table, made on first use: a database whose steps never keep progress stays as it was.
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS progress (run_id TEXT NOT NULL, position TEXT NOT NULL, "
+                "data_json TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, position))"
+            )
+            self._progress_ready = True
+        with self.transaction() as conn:
+            self._fence(conn, run_id, token, None)
+            if data_json is None:
+                conn.execute("DELETE FROM progress WHERE run_id = ? AND position = ?", (run_id, position))
+            else:
+                conn.execute(
+                    "INSERT INTO progress (run_id, position, data_json, at) VALUES (?, ?, ?, ?) ON CONFLICT "
+                    "(run_id, position) DO UPDATE SET data_json = excluded.data_json, at = excluded.at",
+                    (run_id, position, data_json, time.time()),
+                )
 
     # -- events --------------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
@@ -82,12 +83,14 @@ class StepActivities:
     async def step(self, data: dict[str, Any]) -> dict[str, Any]:
         info = activity.info()
         prior: list[dict[str, Any]] = []
-        if info.heartbeat_details and isinstance(info.heartbeat_details[0], list):
-            prior = list(info.heartbeat_details[0])
+        details = info.heartbeat_details
+        if details and isinstance(details[0], list):
+            prior = list(details[0])
+        beats = _Beats(prior, details[1] if len(details) > 1 else None, info.heartbeat_timeout)
         beat = None
         if info.heartbeat_timeout:
             interval = max(info.heartbeat_timeout.total_seconds() / 4, 0.05)
-            beat = asyncio.create_task(_heartbeat(prior, interval), name="stead-heartbeat")
+            beat = asyncio.create_task(_heartbeat(beats, interval), name="stead-heartbeat")
         policy = policy_of(info.retry_policy, data.get("jitter"))
         run_id = info.workflow_id or ""
         temporal_run_id = info.workflow_run_id or ""
@@ -107,7 +110,7 @@ class StepActivities:
         try:
             with (
                 _observe.bind(run_id, info.workflow_type or ""),
-                attempt_scope(Attempt(run_id, position, info.attempt, stream.sink)),
+                attempt_scope(Attempt(run_id, position, info.attempt, stream.sink, beats)),
             ):
                 value, policy = await self._run(data, run_id, temporal_run_id, policy)
             envelope = {"step": data["step"], "position": position, "fp": data.get("fp"), "value": value}
@@ -129,9 +132,9 @@ class StepActivities:
                 await stream.flush()
                 raise
             stopped = WorkerStopped("the worker stopped during this attempt; another worker retries it")
-            failure, retry_in = self._failure(stopped, data, info.attempt, prior, policy, retry_now=True)
+            failure, retry_in = self._failure(stopped, data, info.attempt, beats, policy, retry_now=True)
         except Exception as exc:
-            failure, retry_in = self._failure(exc, data, info.attempt, prior, policy)
+            failure, retry_in = self._failure(exc, data, info.attempt, beats, policy)
         finally:
             if beat is not None:
                 beat.cancel()
@@ -185,12 +188,13 @@ class StepActivities:
         exc: BaseException,
         data: dict[str, Any],
         attempt: int,
-        prior: list[dict[str, Any]],
+        beats: _Beats,
         policy: RetryPolicy,
         *,
         retry_now: bool = False,
     ) -> tuple[ApplicationError, float | None]:
         """The failure to report for an attempt, and the seconds until the next attempt (None: no more)."""
+        prior = beats.prior
         timeout = data.get("timeout")
         if isinstance(exc, TimeoutError) and not str(exc) and timeout is not None:
             exc = TimeoutError(f"attempt {attempt} timed out after {timeout:g}s")
@@ -206,7 +210,8 @@ class StepActivities:
         retry = not lost and (retry_now or (policy.retryable(exc) and policy.allows(attempt)))
         delay = 0.0 if retry_now else policy.delay(attempt, exc) if retry else 0.0
         with contextlib.suppress(Exception):
-            activity.heartbeat([*prior, error_dict(error)])  # the next attempt reads its predecessors' errors
+            # The next attempt reads its predecessors' errors, and the step's progress.
+            activity.heartbeat([*prior, error_dict(error)], beats.progress)
         details = {
             "step": data["step"],
             "position": data["position"],
@@ -268,9 +273,48 @@ def _clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
     return "…" + text[-limit:] if tail else text[:limit] + "…"
 
 
-async def _heartbeat(prior: list[dict[str, Any]], interval: float) -> None:
+class _Beats:
+    """The heartbeat details of one attempt: the errors of the attempts before it and the step's progress (the
+    ``stead._events.ProgressKeeper`` of steps on Temporal: the next attempt finds it in its heartbeat details).
+
+    The worker sends at most one heartbeat per throttle interval (0.8 × the heartbeat timeout) and holds back
+    later details until the interval ends; saving progress waits for the heartbeat that carries it.
+    """
+
+    def __init__(self, prior: list[dict[str, Any]], progress: Any, timeout: timedelta | None) -> None:
+        self.prior = prior
+        self.progress = progress
+        self.throttle = min(0.8 * timeout.total_seconds(), 60.0) if timeout else 30.0
+        self.sent_at: float | None = None
+        self.pending_at: float | None = None
+
+    def beat(self) -> float:
+        """Heartbeat the details now; the seconds until the worker sends them."""
+        activity.heartbeat(self.prior, self.progress)
+        now = time.monotonic()
+        if self.pending_at is not None:
+            if now < self.pending_at:
+                return self.pending_at - now  # these details replace the held-back ones
+            self.sent_at, self.pending_at = self.pending_at, None
+        if self.sent_at is None or now - self.sent_at >= self.throttle:
+            self.sent_at = now
+            return 0.0
+        self.pending_at = self.sent_at + self.throttle
+        return self.pending_at - now
+
+    def saved(self) -> Any:
+        return self.progress
+
+    async def save(self, data: Any) -> None:
+        self.progress = data
+        wait = self.beat()
+        if wait > 0:
+            await asyncio.sleep(wait + 0.05)
+
+
+async def _heartbeat(beats: _Beats, interval: float) -> None:
     # Not at once: a step that ends within the interval sends no heartbeat (a heartbeat pending at completion
     # costs the step another round trip to the server).
     while True:
         await asyncio.sleep(interval)
-        activity.heartbeat(prior)
+        beats.beat()

@@ -4,7 +4,9 @@ The server speaks just enough of two endpoints for the ``openai`` client and the
 OpenAI Agents SDK to work against it unchanged:
 
 * ``POST /v1/responses`` (Responses API), JSON or SSE (``"stream": true``);
-* ``POST /v1/chat/completions`` (Chat Completions), JSON or SSE.
+* ``POST /v1/chat/completions`` (Chat Completions), JSON or SSE;
+* background mode of the Responses API (``"background": true``): ``GET /v1/responses/{id}``, JSON or SSE with
+  ``?stream=true&starting_after=N`` (``server.background.retrievals`` counts them).
 
 What it answers is scripted, either as a list of replies consumed one per
 request or as a callable deciding from the request (for parallel agents, where
@@ -15,7 +17,7 @@ the arrival order is not deterministic)::
         ...
 
 Faults (``Fault``, ``Slow``, ``Drop``, ``DropMidStream``) exercise retry and
-crash paths. The same scripts can be written as JSON (see ``load_script``) and
+crash paths; ``Gated`` holds an answer until the test sets an event. The same scripts can be written as JSON (see ``load_script``) and
 served from a separate process::
 
     python -m stead.testing.fake_openai --port 0 --script script.json [--log calls.jsonl]
@@ -29,7 +31,7 @@ outputs of the request; output tokens the words in the reply's texts and tool
 call argument strings; cached and reasoning tokens are 0.
 """
 
-from ._faults import Drop, DropMidStream, Fault, ReplyLike, Slow
+from ._faults import Drop, DropMidStream, Fault, Gated, ReplyLike, Slow
 from ._limit import ProviderLimit
 from ._main import main
 from ._replies import Reply, Text, ToolCall, Usage
@@ -43,6 +45,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeRequest",
     "Fault",
+    "Gated",
     "ProviderLimit",
     "Reply",
     "ReplyLike",

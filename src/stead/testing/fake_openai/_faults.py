@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -17,6 +18,7 @@ __all__ = [
     "Drop",
     "DropMidStream",
     "Fault",
+    "Gated",
     "Plan",
     "ReplyLike",
     "Slow",
@@ -108,10 +110,21 @@ class DropMidStream:
     reply: ReplyLike
 
 
-ReplyLike: TypeAlias = str | Text | ToolCall | Reply | Fault | Slow | Drop | DropMidStream
+@dataclass(frozen=True)
+class Gated:
+    """Answer with ``reply`` once ``gate`` is set (a background response stays in progress until then).
+
+    The wait is cut short when the server stops. A test sets the gate when it is ready for the answer.
+    """
+
+    gate: threading.Event
+    reply: ReplyLike
+
+
+ReplyLike: TypeAlias = str | Text | ToolCall | Reply | Fault | Slow | Drop | DropMidStream | Gated
 """Anything a script may answer with; ``str``/``Text``/``ToolCall`` mean a one-item ``Reply``."""
 
-REPLY_TYPES = (str, Text, ToolCall, Reply, Fault, Slow, Drop, DropMidStream)
+REPLY_TYPES = (str, Text, ToolCall, Reply, Fault, Slow, Drop, DropMidStream, Gated)
 
 
 def check_reply(value: object, where: str) -> ReplyLike:
@@ -122,20 +135,25 @@ def check_reply(value: object, where: str) -> ReplyLike:
 
 @dataclass(frozen=True)
 class Plan:
-    """A reply with its wrappers (Slow, DropMidStream) flattened out."""
+    """A reply with its wrappers (Slow, DropMidStream, Gated) flattened out."""
 
     base: Reply | Fault | Drop
     delay: float = 0.0
     chunk_delay: float = 0.0
     drop_after: int | None = None
+    gates: tuple[threading.Event, ...] = ()
 
 
 def plan_of(reply: ReplyLike) -> Plan:
     delay = chunk_delay = 0.0
     drop_after: int | None = None
+    gates: list[threading.Event] = []
     current: ReplyLike = reply
     while True:
-        if isinstance(current, Slow):
+        if isinstance(current, Gated):
+            gates.append(current.gate)
+            current = current.reply
+        elif isinstance(current, Slow):
             delay += current.seconds
             chunk_delay = max(chunk_delay, current.chunk_delay)
             current = current.reply
@@ -143,8 +161,8 @@ def plan_of(reply: ReplyLike) -> Plan:
             drop_after = current.after_chunks if drop_after is None else min(drop_after, current.after_chunks)
             current = current.reply
         elif isinstance(current, Reply | Fault | Drop):
-            return Plan(current, delay, chunk_delay, drop_after)
+            return Plan(current, delay, chunk_delay, drop_after, tuple(gates))
         elif isinstance(current, str | Text | ToolCall):
-            return Plan(as_reply(current), delay, chunk_delay, drop_after)
+            return Plan(as_reply(current), delay, chunk_delay, drop_after, tuple(gates))
         else:
             raise TypeError(f"not a reply: {current!r}")

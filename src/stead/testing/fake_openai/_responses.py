@@ -9,7 +9,7 @@ from ._replies import Text
 from ._requests import FakeRequest
 from ._sse import pieces
 
-__all__ = ["responses_events", "responses_final"]
+__all__ = ["responses_events", "responses_final", "responses_pending"]
 
 
 def _usage_responses(r: Rendered) -> dict[str, Any]:
@@ -49,7 +49,9 @@ def _response_object(
     usage: dict[str, Any] | None,
 ) -> dict[str, Any]:
     body = request.body
+    extra = {"background": True} if body.get("background") is True else {}
     return {
+        **extra,
         "id": r.response_id,
         "object": "response",
         "created_at": r.created,
@@ -83,6 +85,11 @@ def responses_final(request: FakeRequest, r: Rendered) -> dict[str, Any]:
         for item_id, item in r.items
     ]
     return _response_object(request, r, status="completed", output=output, usage=_usage_responses(r))
+
+
+def responses_pending(request: FakeRequest, r: Rendered, status: str) -> dict[str, Any]:
+    """The response object of a background request that is not done yet ("queued" or "in_progress")."""
+    return _response_object(request, r, status=status, output=[], usage=None)
 
 
 def responses_events(request: FakeRequest, r: Rendered) -> list[tuple[str, dict[str, Any]]]:

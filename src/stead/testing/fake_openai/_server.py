@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self, cast
 
+from ._background import BackgroundResponses
 from ._chat import chat_chunks, chat_final
 from ._faults import REPLY_TYPES, Drop, Fault, Plan, ReplyLike, check_reply, error_body, plan_of
 from ._limit import ProviderLimit, RateBuckets
 from ._rendered import Rendered, render
+from ._replies import Reply
 from ._requests import FakeRequest, Responder
 from ._responses import responses_events, responses_final
 from ._sse import http_chunk, sse_event
@@ -125,7 +127,15 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def do_GET(self) -> None:
-        self._owner._count_path(self.path)
+        path, _, query = self.path.partition("?")
+        self._owner._count_path(path)
+        prefix, _, response_id = path.rpartition("/")
+        if prefix.endswith("/responses") and response_id:
+            try:
+                self._owner.background.retrieve(self, response_id, query)
+            except _ClientGone:
+                self.close_connection = True
+            return
         self.send_json(404, error_body(404, f"fake server: no route GET {self.path}", code="unknown_url"))
 
     def do_POST(self) -> None:
@@ -233,6 +243,8 @@ class FakeOpenAIServer:
         self._errors: list[str] = []
 
         self._stopping = threading.Event()
+        self.background = BackgroundResponses(self._stopping)
+        """Responses made in background mode (``background: true``), and their retrievals."""
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._bound_port: int | None = None
@@ -409,12 +421,24 @@ class FakeOpenAIServer:
 
     def _answer(self, handler: _Handler, request: FakeRequest, plan: Plan) -> str:
         """Send the planned answer; returns the outcome recorded in the log."""
-        if plan.delay > 0:
+        # In background mode the answer goes out at once; the delay and gates hold the response back instead.
+        background = (
+            request.api == "responses"
+            and request.body.get("background") is True
+            and isinstance(plan.base, Reply)
+        )
+        if plan.delay > 0 and not background:
             if self._stopping.wait(plan.delay):
                 handler.abort()
                 return "server_stopped"
             if handler.peer_closed():
                 raise _ClientGone()
+        if not background:
+            for gate in plan.gates:
+                while not gate.wait(0.05):
+                    if self._stopping.is_set():
+                        handler.abort()
+                        return "server_stopped"
         base = plan.base
         if isinstance(base, Drop):
             handler.abort()
@@ -437,6 +461,8 @@ class FakeOpenAIServer:
                 handler.send_json(429, error_body(429), retry)
                 return "rate_limited"
         headers = {"x-request-id": f"req_fake_{request.index}"}
+        if background:
+            return self.background.create(handler, request, plan, rendered, headers)
         if request.stream:
             return self._answer_stream(handler, request, plan, rendered, headers)
 
