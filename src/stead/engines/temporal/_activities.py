@@ -33,7 +33,7 @@ from ._codec import ACTIVITY_STEP, error_dict, policy_of
 from ._config import TemporalOptions
 from ._stream import AttemptStream
 
-__all__ = ["CLOSURE_LOST", "StepActivities", "closures"]
+__all__ = ["CLOSURE_LOST", "StepActivities", "closures", "heartbeat_interval"]
 
 #: Steps whose function cannot travel, by token, held for the activity that runs them on this worker. The
 #: workflow code that asked for the step registers it and removes it when the step ends.
@@ -86,7 +86,7 @@ class StepActivities:
             prior = list(info.heartbeat_details[0])
         beat = None
         if info.heartbeat_timeout:
-            interval = max(info.heartbeat_timeout.total_seconds() / 4, 0.05)
+            interval = heartbeat_interval(info.heartbeat_timeout.total_seconds())
             beat = asyncio.create_task(_heartbeat(prior, interval), name="stead-heartbeat")
         policy = policy_of(info.retry_policy, data.get("jitter"))
         run_id = info.workflow_id or ""
@@ -260,6 +260,11 @@ class StepActivities:
                     found[scheduled[0]] = (scheduled[1], envelope.get("value"))
                     self._remember((run_id, temporal_run_id, scheduled[0]), found[scheduled[0]])
         return found.get(position)
+
+
+def heartbeat_interval(timeout: float) -> float:
+    """Seconds between a running step's heartbeats: four fit in the heartbeat timeout."""
+    return max(timeout / 4, 0.05)
 
 
 def _clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
