@@ -470,11 +470,18 @@ class TemporalEngine(Engine):
         client = await self.client()
 
         async def finished() -> None:
-            async with self._rpc(run_id):
+            while True:
                 try:
                     await self._handle(client, run_id).result(follow_runs=True)
+                    return
                 except WorkflowFailureError:
-                    pass
+                    return
+                except RPCError as exc:
+                    if not _timed_out(exc):
+                        async with self._rpc(run_id):
+                            raise
+                # A long poll a busy server did not answer in time: ask again (``timeout`` bounds the wait).
+                await asyncio.sleep(0.2)
 
         try:
             await asyncio.wait_for(finished(), timeout)
@@ -575,6 +582,13 @@ class TemporalEngine(Engine):
         # interpreter shuts down (when a callback from its threads into Python would crash the process).
         self._client = None
         gc.collect()
+
+
+def _timed_out(exc: RPCError) -> bool:
+    """Whether an RPC failed only because the server did not answer within the call's deadline."""
+    return exc.status is RPCStatusCode.DEADLINE_EXCEEDED or (
+        exc.status is RPCStatusCode.CANCELLED and "timeout" in (exc.message or "").lower()
+    )
 
 
 def _reset_point(events: list[HistoryEvent]) -> int:
