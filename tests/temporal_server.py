@@ -6,9 +6,13 @@ started with a pool of namespaces, and each test takes one of its own (and a tas
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import itertools
+import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,11 +35,46 @@ def _start(log_dir: Path) -> str:
         db_file=None,
         log_level="error",
         log_file=log_dir / "temporal.log",
-        namespaces=tuple(f"test{i}" for i in range(POOL)),
+        namespaces=(*(f"test{i}" for i in range(POOL)), _PROBE),
     )
     _server = server
     atexit.register(server.stop)
+    _settle(server.address)
     return server.address
+
+
+_PROBE = "stead-probe"
+
+
+def _settle(address: str, limit: float = 300.0) -> None:
+    """Wait until the server answers briskly: for its first minutes it sets up each of the pool's namespaces, and
+    runs started then stall (starts take 10 s and more, or time out, namespaces are "not found", retried steps wait
+    for minutes), which made the first Temporal tests of a session fail."""
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    async def probe() -> None:
+        client = await Client.connect(address, namespace=_PROBE)
+        deadline = time.monotonic() + limit
+        brisk_since = time.monotonic()
+        # Brisk for 30 s: the setup starts some seconds after the server answers, and lasts a minute or two.
+        while time.monotonic() - brisk_since < 30.0 and time.monotonic() < deadline:
+            began = time.monotonic()
+            try:
+                handle = await client.start_workflow(
+                    "probe",
+                    id=f"probe-{uuid.uuid4().hex}",
+                    task_queue=_PROBE,
+                    rpc_timeout=timedelta(seconds=10),
+                )
+                await handle.terminate(rpc_timeout=timedelta(seconds=10))
+                if time.monotonic() - began > 5.0:
+                    brisk_since = time.monotonic()
+            except RPCError:
+                brisk_since = time.monotonic()
+            await asyncio.sleep(1.0)
+
+    asyncio.run(probe())
 
 
 def fresh_namespace() -> str:

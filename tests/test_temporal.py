@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("temporalio")
 
 from agents import Agent, Runner, function_tool  # noqa: E402
+from temporalio.client import WorkflowUpdateFailedError  # noqa: E402
 
 import stead  # noqa: E402
 from stead.engines.temporal import TemporalEngine, TemporalOptions, free_port, listening  # noqa: E402
@@ -514,3 +515,121 @@ async def test_a_step_longer_than_the_heartbeat_timeout_runs_once_on_a_healthy_w
         assert calls["slow_work"] == 1
     finally:
         await engine.close()
+
+
+_beating = asyncio.Event()
+_beaten = asyncio.Event()
+
+
+@stead.step
+async def beating_work() -> str:
+    _beating.set()
+    await _beaten.wait()
+    return "done"
+
+
+@stead.workflow
+async def beating_step() -> str:
+    return await beating_work()
+
+
+async def test_heartbeats_reach_the_server_as_often_as_steps_send_them(url: str) -> None:
+    """The SDK would forward them every 0.8 x the timeout, leaving a loaded worker's healthy step no margin."""
+    _beating.clear()
+    _beaten.clear()
+    engine = stead.connect(f"{url}&heartbeat=4")
+    try:
+        assert isinstance(engine, TemporalEngine)
+        handle = await engine.start(beating_step)
+        client = await engine.client()
+        seen: set[float] = set()
+        async with engine.worker([beating_step]):
+            await asyncio.wait_for(_beating.wait(), 180)
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 8
+            while loop.time() < until:
+                description = await client.get_workflow_handle(handle.run_id).describe()
+                for pending in description.raw_description.pending_activities:
+                    if pending.HasField("last_heartbeat_time"):
+                        seen.add(pending.last_heartbeat_time.ToDatetime().timestamp())
+                await asyncio.sleep(0.2)
+            _beaten.set()
+            assert await handle.result(timeout=60) == "done"
+        # A heartbeat each second (a quarter of the timeout): eight in eight seconds; throttled, at most three.
+        assert len(seen) >= 5, f"the server saw {len(seen)} heartbeats in 8s"
+    finally:
+        await engine.close()
+
+
+# -- requests are Temporal updates --------------------------------------------------------------------------------
+
+_reply_gate = asyncio.Event()
+_gate_reached = asyncio.Event()
+
+
+@stead.step
+async def before_the_reply() -> None:
+    _gate_reached.set()
+    await _reply_gate.wait()
+
+
+@stead.workflow
+async def answers() -> str:
+    request = await stead.receive("ask", timeout=600)
+    await before_the_reply()
+    await request.reply({"echo": request.payload})
+    return "done"
+
+
+async def test_a_request_is_an_update_whose_reply_survives_a_worker_crash(engine: stead.Engine) -> None:
+    assert isinstance(engine, TemporalEngine)
+    _reply_gate.clear()
+    _gate_reached.clear()
+    handle = await engine.start(answers, run_id="answers-1")
+    first = engine.worker([answers])
+    serving = asyncio.create_task(first.run())
+    asked = asyncio.create_task(engine.request(handle.run_id, "ask", {"q": 1}, timeout=300))
+    await asyncio.wait_for(_gate_reached.wait(), 180)
+    first.stop()  # the worker goes while the request waits for its reply
+    await serving
+    assert not asked.done()
+    _reply_gate.set()
+    async with engine.worker([answers]):  # another worker replays the accepted request and replies
+        assert await asked == {"echo": {"q": 1}}
+        assert await handle.result(timeout=60) == "done"
+    client = await engine.client()
+    events = [e async for e in client.get_workflow_handle(handle.run_id).fetch_history_events()]
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes
+        for e in events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    completed = [
+        e.workflow_execution_update_completed_event_attributes
+        for e in events
+        if e.HasField("workflow_execution_update_completed_event_attributes")
+    ]
+    assert [a.accepted_request.input.name for a in accepted] == ["stead.request:ask"]
+    converter = client.data_converter.payload_converter
+    assert [converter.from_payload(c.outcome.success.payloads[0]) for c in completed] == [{"echo": {"q": 1}}]
+    steps = await engine.steps(handle.run_id)
+    assert [(s.kind, s.summary) for s in steps if s.kind in ("wait", "reply")] == [
+        ("wait", "request 'ask'"),
+        ("reply", "reply to request 'ask'"),
+    ]
+    assert [s.name for s in steps].index("before_the_reply") < [s.kind for s in steps].index("reply")
+    await engine.replay(handle.run_id, [answers])  # the recorded update replays with the same reply
+
+
+async def test_an_update_that_is_no_stead_request_is_rejected_with_the_reason(engine: stead.Engine) -> None:
+    assert isinstance(engine, TemporalEngine)
+    handle = await engine.start(answers, run_id="answers-2")
+    client = await engine.client()
+    async with engine.worker([answers]):
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await client.get_workflow_handle(handle.run_id).execute_update("ask", {"q": 1})
+        assert "this run takes updates named stead.request:NAME" in str(failed.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await client.get_workflow_handle(handle.run_id).execute_update("stead.request:ask", 1)
+        assert "takes one argument, {'request': ID, 'payload': ...}" in str(failed.value.cause)
+    await engine.cancel(handle.run_id)

@@ -44,6 +44,7 @@ __all__ = [
     "publish",
     "random",
     "receive",
+    "replied_request",
     "reply_step",
     "require_scope",
     "scope_var",
@@ -373,9 +374,17 @@ REQUEST_PREFIX = "stead.request:"
 """A request ``name`` travels as the message ``REQUEST_PREFIX + name``; its reply is the step ``reply_step(id)``."""
 
 
+_REPLY = "reply:"
+
+
 def reply_step(request_id: str) -> str:
     """The name of the step that journals the reply to a request: the caller waits for it."""
-    return f"reply:{request_id}"
+    return _REPLY + request_id
+
+
+def replied_request(call: StepCall) -> str | None:
+    """The id of the request a step replies to, if it is a reply (``Request.reply``)."""
+    return call.name[len(_REPLY) :] if call.kind == "reply" and call.name.startswith(_REPLY) else None
 
 
 async def _reply_value(value: Any) -> Any:

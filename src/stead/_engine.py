@@ -37,12 +37,14 @@ __all__ = [
     "WaitUntil",
     "Worker",
     "check_message",
+    "check_request",
     "check_run_id",
     "check_until",
     "check_worker",
     "connect",
     "engine_url",
     "fork_plan",
+    "no_reply_within",
     "not_reached",
     "prepare_start",
     "reached",
@@ -396,22 +398,15 @@ class Engine(abc.ABC):
         """Send a request to a running run and return its reply (the run answers with ``stead.receive(name)`` and
         ``await request.reply(value)``). Raises ``stead.WaitTimeout`` when no reply came within ``timeout``
         seconds (the request stays queued), ``RunFinished`` when the run ended without replying."""
-        check_message(name)
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise UsageError(
-                f"timeout={timeout!r}: give a positive number of seconds, or None to wait forever"
-            )
+        check_request(name, timeout)
         request_id = uuid.uuid4().hex
         await self.send(run_id, REQUEST_PREFIX + name, {"request": request_id, "payload": payload})
         deadline = None if timeout is None else time.monotonic() + timeout
         found = await self._reply(run_id, reply_step(request_id), deadline)
         if found is NO_REPLY:
-            raise WaitTimeout(f"run {run_id!r} did not reply to request {name!r} within {timeout:g}s")
+            raise no_reply_within(run_id, name, timeout)
         if isinstance(found, RunInfo):
-            raise RunFinished(
-                f"run {run_id!r} {'has been cancelled' if found.status is RunStatus.CANCELLED else found.status} "
-                f"without replying to request {name!r}"
-            )
+            raise RunFinished.no_reply(run_id, found.status, name)
         return found.result
 
     async def _reply(self, run_id: str, step: str, deadline: float | None) -> Any:
@@ -487,6 +482,18 @@ def check_message(name: str) -> None:
     """What every engine checks before it sends a message."""
     if not name or not isinstance(name, str):
         raise UsageError(f"a message needs a name (a non-empty string), got {name!r}")
+
+
+def check_request(name: str, timeout: float | None) -> None:
+    """What every engine checks before it sends a request."""
+    check_message(name)
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"timeout={timeout!r}: give a positive number of seconds, or None to wait forever")
+
+
+def no_reply_within(run_id: str, name: str, timeout: float | None) -> WaitTimeout:
+    """The error of a request whose reply did not come within ``timeout`` seconds."""
+    return WaitTimeout(f"run {run_id!r} did not reply to request {name!r} within {timeout:g}s")
 
 
 def check_worker(workflows: Iterable[Workflow[..., Any]], concurrency: int) -> dict[str, Workflow[..., Any]]:

@@ -126,6 +126,10 @@ class RunFinished(UsageError):
         )
 
     @classmethod
+    def no_reply(cls, run_id: str, status: str, request: str) -> RunFinished:
+        return cls(f"run {run_id!r} has {_past(status)} without replying to request {request!r}")
+
+    @classmethod
     def no_cancel(cls, run_id: str, status: str) -> RunFinished:
         return cls(f"run {run_id!r} has already {_past(status)}; there is nothing to cancel")
 

@@ -156,6 +156,20 @@ async def test_request_gets_the_runs_reply_and_replay_does_not_reply_again(engin
     assert [s.result for s in steps] == [{"total": 5}, {"total": 8}]
 
 
+@stead.workflow
+async def ignores_requests() -> str:
+    await stead.receive("add", timeout=60)
+    return "not answered"
+
+
+async def test_a_run_that_ends_without_replying_tells_the_caller(engine: stead.Engine) -> None:
+    handle = await engine.start(ignores_requests, run_id="ignores-1")
+    async with engine.worker([ignores_requests]):
+        with pytest.raises(stead.RunFinished, match="has completed without replying to request 'add'"):
+            await engine.request(handle.run_id, "add", 1, timeout=60)
+        assert await handle.result(timeout=60) == "not answered"
+
+
 async def test_request_without_a_reply_times_out(engine: stead.Engine) -> None:
     handle = await engine.start(counter, 1, run_id="counter-2")
     with pytest.raises(stead.WaitTimeout, match="did not reply to request 'add' within 0.2s"):

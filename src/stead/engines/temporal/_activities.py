@@ -34,7 +34,7 @@ from ._codec import ACTIVITY_STEP, error_dict, policy_of
 from ._config import TemporalOptions
 from ._stream import AttemptStream
 
-__all__ = ["CLOSURE_LOST", "StepActivities", "closures"]
+__all__ = ["CLOSURE_LOST", "StepActivities", "closures", "heartbeat_interval"]
 
 #: Steps whose function cannot travel, by token, held for the activity that runs them on this worker. The
 #: workflow code that asked for the step registers it and removes it when the step ends.
@@ -89,7 +89,7 @@ class StepActivities:
         beats = _Beats(prior, details[1] if len(details) > 1 else None, info.heartbeat_timeout)
         beat = None
         if info.heartbeat_timeout:
-            interval = max(info.heartbeat_timeout.total_seconds() / 4, 0.05)
+            interval = heartbeat_interval(info.heartbeat_timeout.total_seconds())
             beat = asyncio.create_task(_heartbeat(beats, interval), name="stead-heartbeat")
         policy = policy_of(info.retry_policy, data.get("jitter"))
         run_id = info.workflow_id or ""
@@ -267,6 +267,11 @@ class StepActivities:
         return found.get(position)
 
 
+def heartbeat_interval(timeout: float) -> float:
+    """Seconds between a running step's heartbeats: four fit in the heartbeat timeout."""
+    return max(timeout / 4, 0.05)
+
+
 def _clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
     if text is None or len(text) <= limit:
         return text
@@ -277,8 +282,9 @@ class _Beats:
     """The heartbeat details of one attempt: the errors of the attempts before it and the step's progress (the
     ``stead._events.ProgressKeeper`` of steps on Temporal: the next attempt finds it in its heartbeat details).
 
-    The worker sends at most one heartbeat per throttle interval (0.8 × the heartbeat timeout) and holds back
-    later details until the interval ends; saving progress waits for the heartbeat that carries it.
+    The worker sends at most one heartbeat per throttle interval (at most 0.8 × the heartbeat timeout; stead's
+    worker asks for less, see ``heartbeat_interval``) and holds back later details until the interval ends; saving
+    progress waits for the heartbeat that carries it, assuming the longest interval.
     """
 
     def __init__(self, prior: list[dict[str, Any]], progress: Any, timeout: timedelta | None) -> None:

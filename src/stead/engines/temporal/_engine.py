@@ -26,12 +26,19 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import ResetReapplyType, WorkflowExecutionStatus, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ... import _serde
+from ..._context import REQUEST_PREFIX
 from ..._engine import (
     Engine,
     ErrorInfo,
@@ -41,9 +48,11 @@ from ..._engine import (
     StepInfo,
     WaitUntil,
     check_message,
+    check_request,
     check_run_id,
     check_until,
     fork_plan,
+    no_reply_within,
     not_reached,
     prepare_start,
     reached,
@@ -53,6 +62,7 @@ from ..._exceptions import (
     EngineError,
     EngineUnavailable,
     NonDeterminismError,
+    RunError,
     RunFinished,
     RunIdConflict,
     RunNotFound,
@@ -225,7 +235,7 @@ class TemporalEngine(Engine):
         for step in chosen:
             if step.position.startswith("message:"):
                 messages.setdefault(step.name, []).append(step.result)
-            elif step.kind not in ("now", "timer", "wait", "patch"):
+            elif step.kind not in ("now", "timer", "wait", "patch", "reply"):  # a reply is workflow code's
                 steps[step.position] = {
                     "step": step.name,
                     "position": step.position,
@@ -392,6 +402,47 @@ class TemporalEngine(Engine):
         info = await self.get(run_id)  # RunNotFound if there is no such run
         raise RunFinished.no_messages(run_id, info.status)
 
+    async def request(
+        self, run_id: str, name: str, payload: Any = None, *, timeout: float | None = 60.0
+    ) -> Any:
+        """A request is a Temporal update (``stead.request:NAME``, its id the request's): the run's handler queues
+        it for ``stead.receive`` and returns the reply, which the update's completion records. A request no worker
+        has taken yet is held by the server, not the history: after ``timeout`` the caller stops waiting for it."""
+        check_request(name, timeout)
+        data = _serde.to_json_value(payload, f"the payload of request {name!r}")
+        request_id = uuid.uuid4().hex
+        handle = self._handle(await self.client(), run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise no_reply_within(run_id, name, timeout)
+            update = handle.execute_update(
+                REQUEST_PREFIX + name, {"request": request_id, "payload": data}, id=request_id
+            )
+            try:
+                return await asyncio.wait_for(update, remaining)
+            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                continue  # asked again with the same id, the server answers for the request it holds
+            except WorkflowUpdateFailedError as exc:
+                raise await self._request_failed(run_id, name, exc.cause) from None
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND or "namespace" in (exc.message or "").lower():
+                    async with self._rpc(run_id):
+                        raise
+                info = await self.get(run_id)  # RunNotFound if there is no such run
+                raise RunFinished.no_messages(run_id, info.status) from None
+
+    async def _request_failed(self, run_id: str, name: str, cause: BaseException) -> Exception:
+        info = await self.get(run_id)
+        if info.status.finished:
+            return RunFinished.no_reply(run_id, info.status, name)
+        if isinstance(cause, ApplicationError) and cause.type == "UsageError":
+            return UsageError(f"run {run_id!r} rejected request {name!r}: {cause.message}")
+        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        return RunError(f"request {name!r} to run {run_id!r} failed: {kind}: {message}")
+
     async def cancel(self, run_id: str) -> None:
         client = await self.client()
         async with self._rpc(run_id):
@@ -419,11 +470,18 @@ class TemporalEngine(Engine):
         client = await self.client()
 
         async def finished() -> None:
-            async with self._rpc(run_id):
+            while True:
                 try:
                     await self._handle(client, run_id).result(follow_runs=True)
+                    return
                 except WorkflowFailureError:
-                    pass
+                    return
+                except RPCError as exc:
+                    if not _timed_out(exc):
+                        async with self._rpc(run_id):
+                            raise
+                # A long poll a busy server did not answer in time: ask again (``timeout`` bounds the wait).
+                await asyncio.sleep(0.2)
 
         try:
             await asyncio.wait_for(finished(), timeout)
@@ -476,7 +534,8 @@ class TemporalEngine(Engine):
             reason="stead: reopened after a fix",
             workflow_task_finish_event_id=_reset_point(events),
             request_id=str(uuid.uuid4()),
-            reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_SIGNAL,
+            # Messages and requests that came after the reset point reach the run again, as a replay gets them.
+            reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_ALL_ELIGIBLE,
         )
         async with self._rpc(run_id):
             await client.workflow_service.reset_workflow_execution(request)
@@ -523,6 +582,13 @@ class TemporalEngine(Engine):
         # interpreter shuts down (when a callback from its threads into Python would crash the process).
         self._client = None
         gc.collect()
+
+
+def _timed_out(exc: RPCError) -> bool:
+    """Whether an RPC failed only because the server did not answer within the call's deadline."""
+    return exc.status is RPCStatusCode.DEADLINE_EXCEEDED or (
+        exc.status is RPCStatusCode.CANCELLED and "timeout" in (exc.message or "").lower()
+    )
 
 
 def _reset_point(events: list[HistoryEvent]) -> int:

@@ -2,8 +2,8 @@
 
 A timeline is built from the workflow's history: activities are steps (their input names the step; the
 ``ActivityTaskStarted`` event carries the final attempt number and the previous attempt's failure, whose details
-list the errors before it), timers are sleeps or wait timeouts, signals are the messages the run received, memo
-updates carry ``stead.now()`` readings. Steps still running get their attempt and last error from the workflow's
+list the errors before it), timers are sleeps or wait timeouts, signals are the messages the run received, updates
+its requests (accepted: the request as a message, completed: the reply), memo updates carry ``stead.now()`` readings. Steps still running get their attempt and last error from the workflow's
 description (pending activities).
 """
 
@@ -20,7 +20,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import PayloadConverter
 
-from ..._context import StepAttributes
+from ..._context import REQUEST_PREFIX, StepAttributes, reply_step
 from ..._engine import ErrorInfo, RunStatus, StepInfo
 from ._codec import ACTIVITY_STEP, MEMO_CLOCK
 
@@ -157,10 +157,15 @@ def timeline(
     by_event: dict[int, _Step] = {}
     by_position: dict[str, _Step] = {}
     timers: dict[str, _Step] = {}
+    requests: dict[str, str] = {}  # update id -> request name
+    accepted_at: dict[str, int] = {}  # update id -> index of its request in steps
+    task_start = 0  # index in steps of the first step the current workflow task made
     for event in events:
         kind = event.WhichOneof("attributes")
         when = ts(event.event_time)
-        if kind == "activity_task_scheduled_event_attributes":
+        if kind == "workflow_task_completed_event_attributes":
+            task_start = len(steps)
+        elif kind == "activity_task_scheduled_event_attributes":
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name != ACTIVITY_STEP:
                 continue
@@ -282,6 +287,44 @@ def timeline(
                     result=_first(converter, signal.input),
                 )
             )
+        elif kind == "workflow_execution_update_accepted_event_attributes":
+            accepted = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            name = accepted.input.name
+            requests[accepted.meta.update_id] = name.removeprefix(REQUEST_PREFIX)
+            accepted_at[accepted.meta.update_id] = len(steps)
+            steps.append(
+                _Step(
+                    f"message:{event.event_id}",
+                    name,
+                    "wait",
+                    f"request {name.removeprefix(REQUEST_PREFIX)!r}",
+                    when,
+                    status="done",
+                    finished_at=when,
+                    result=_first(converter, accepted.input.args),
+                )
+            )
+        elif kind == "workflow_execution_update_completed_event_attributes":
+            completed = event.workflow_execution_update_completed_event_attributes
+            update_id = completed.meta.update_id
+            step = _Step(
+                f"reply:{update_id}",
+                reply_step(update_id),
+                "reply",
+                f"reply to request {requests.get(update_id, '?')!r}",
+                when,
+                status="done",
+                finished_at=when,
+            )
+            if completed.outcome.HasField("failure"):
+                step.status, step.error = "failed", error_of(completed.outcome.failure, converter)
+            else:
+                step.result = _first(converter, completed.outcome.success)
+            # The workflow task's commands (steps it scheduled after replying) come before its update
+            # completions in the history: the reply goes where the code gave it, after its request.
+            index = max(task_start, accepted_at.get(update_id, -1) + 1)
+            steps.insert(index, step)
+            accepted_at = {k: v + 1 if v >= index else v for k, v in accepted_at.items()}
         elif kind == "workflow_properties_modified_event_attributes":
             memo = event.workflow_properties_modified_event_attributes.upserted_memo
             payload = memo.fields.get(MEMO_CLOCK) if memo is not None else None

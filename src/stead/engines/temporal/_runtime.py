@@ -2,7 +2,8 @@
 
 The user's async function runs inside Temporal's deterministic event loop, with a ``RunRuntime`` that maps stead's
 operations onto Temporal's: steps are activities (closures that cannot travel run on the worker that made them), ``sleep`` a
-timer, ``wait_for`` a buffer of signals and ``wait_condition``, ``now``/``uuid4``/``random`` Temporal's
+timer, ``wait_for`` a buffer of signals and ``wait_condition``, requests (``stead.receive``) updates whose handler
+returns the run's reply to the caller, ``now``/``uuid4``/``random`` Temporal's
 deterministic values, ``publish`` the run's memo (readable without a worker) and a query, ``patched`` Temporal's
 patch markers.
 
@@ -34,7 +35,16 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from ... import _integrations as integrations
 from ... import _observe, _serde
-from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory, workflow_code
+from ..._context import (
+    REQUEST_PREFIX,
+    Scope,
+    StepCall,
+    derived_random,
+    derived_uuid4,
+    replied_request,
+    scoped_task_factory,
+    workflow_code,
+)
 from ..._context import scope_var as current_scope_var
 from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
 from ..._replay import diverged_inputs, kept_args
@@ -54,7 +64,7 @@ from ._codec import (
 from ._config import TemporalOptions
 from ._stream import EVENTS_SIGNAL
 
-__all__ = ["Serving", "TemporalRun", "workflow_class"]
+__all__ = ["Requests", "Serving", "TemporalRun", "workflow_class"]
 
 
 class TemporalRun:
@@ -67,6 +77,7 @@ class TemporalRun:
         inbox: dict[str, deque[Any]],
         own_queue: str,
         diverged: list[NonDeterminismError] | None = None,
+        requests: Requests | None = None,
     ) -> None:
         self.run_id = run_id
         self.diverged = [] if diverged is None else diverged
@@ -75,6 +86,7 @@ class TemporalRun:
         self.own_queue = own_queue
         """The task queue only this worker polls: steps whose closures live here run through it."""
         self.inbox = inbox
+        self.requests = requests if requests is not None else Requests()
         self.state: dict[str, Any] = {}
         self.waiting: list[str] = []
         self.clock: list[list[Any]] = []
@@ -131,6 +143,12 @@ class TemporalRun:
         if self.fatal is not None:
             raise self.fatal
         position = call.position or scope.next_position()
+        request_id = replied_request(call)
+        if request_id is not None:
+            # The request's update returns the reply to its caller; its completion in the history journals it.
+            value = call.args[0] if call.args else None
+            self.requests.answer(request_id, value)
+            return value
         fp = _serde.fingerprint(call.args_json) if call.args_json is not None else None
         self.flush()
         self._live()
@@ -375,11 +393,44 @@ def _scope_tasks(loop: asyncio.AbstractEventLoop) -> None:
     loop._stead_scoped = True  # type: ignore[attr-defined]
 
 
+class Requests:
+    """The requests (Temporal updates) of one run whose callers wait for a reply, and the replies given."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.replies: dict[str, Any] = {}
+
+    def answer(self, request_id: str, value: Any) -> None:
+        # A request with no caller waiting (one a fork inherited) is answered to nobody.
+        if request_id in self.open:
+            self.replies[request_id] = value
+
+
+def _request_envelope(name: str, args: Sequence[RawValue]) -> dict[str, Any]:
+    """The request an update carries, or the reason it is no stead request (the update is rejected)."""
+    if not name.startswith(REQUEST_PREFIX) or len(name) == len(REQUEST_PREFIX):
+        raise ApplicationError(
+            f"this run takes updates named {REQUEST_PREFIX}NAME (stead request RUN NAME), not {name!r}",
+            type="UsageError",
+            non_retryable=True,
+        )
+    envelope = workflow.payload_converter().from_payload(args[0].payload) if len(args) == 1 else None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("request"), str):
+        raise ApplicationError(
+            f"update {name!r} takes one argument, {{'request': ID, 'payload': ...}}; send requests with "
+            "`stead request` or engine.request()",
+            type="UsageError",
+            non_retryable=True,
+        )
+    return envelope
+
+
 class _SteadWorkflow:
-    """What every generated workflow class shares: the message buffer and the state query."""
+    """What every generated workflow class shares: the message buffer, requests and the state query."""
 
     def __init__(self) -> None:
         self._inbox: dict[str, deque[Any]] = {}
+        self._requests = Requests()
         self._run: TemporalRun | None = None
 
     @workflow.signal(dynamic=True)
@@ -388,6 +439,25 @@ class _SteadWorkflow:
             return  # what steps streamed, for consumers outside: the history holds it
         payload = workflow.payload_converter().from_payload(args[0].payload) if args else None
         self._inbox.setdefault(name, deque()).append(payload)
+
+    # Abandoned when the run ends without a reply: the caller is told the run finished without replying.
+    @workflow.update(dynamic=True, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def _request(self, name: str, args: Sequence[RawValue]) -> Any:
+        """A request (``engine.request``): queued for ``stead.receive``; returns the run's reply to the caller."""
+        envelope = _request_envelope(name, args)
+        request_id = envelope["request"]
+        requests = self._requests
+        requests.open.add(request_id)
+        self._inbox.setdefault(name, deque()).append(envelope)
+        try:
+            await workflow.wait_condition(lambda: request_id in requests.replies)
+        finally:
+            requests.open.discard(request_id)
+        return requests.replies.pop(request_id)
+
+    @_request.validator
+    def _check_request(self, name: str, args: Sequence[RawValue]) -> None:
+        _request_envelope(name, args)
 
     @workflow.query(name=QUERY_STATE)
     def _state(self) -> dict[str, Any]:
@@ -431,7 +501,9 @@ async def _observed(run: TemporalRun, wf: Workflow[..., Any], created: float, fn
 async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Serving, data: Any) -> Any:
     info = workflow.info()
     options = serving.options
-    run = TemporalRun(info.workflow_id, options, instance._inbox, serving.own_queue, serving.diverged)
+    run = TemporalRun(
+        info.workflow_id, options, instance._inbox, serving.own_queue, serving.diverged, instance._requests
+    )
     instance._run = run
     loop = asyncio.get_running_loop()
     _scope_tasks(loop)

@@ -24,7 +24,7 @@ from temporalio.worker import Worker as TemporalSdkWorker
 from ... import _integrations as integrations
 from ..._engine import Worker, check_worker
 from ..._workflow import Workflow
-from ._activities import StepActivities
+from ._activities import StepActivities, heartbeat_interval
 from ._runtime import Serving, workflow_class
 
 if TYPE_CHECKING:
@@ -74,6 +74,11 @@ class TemporalWorker(Worker):
                 "max_concurrent_activities": self.concurrency,
                 "graceful_shutdown_timeout": timedelta(0),
                 "identity": identity,
+                # The SDK forwards an activity's heartbeats at most every 0.8 x its heartbeat timeout, which leaves
+                # a healthy step a fifth of the timeout for every delay on the way: on a loaded machine its attempt
+                # timed out, ran again, and its finished result was refused ("Activity not found on completion").
+                # Forwarded as often as steps beat (a quarter of the timeout), three quarters are left.
+                "max_heartbeat_throttle_interval": timedelta(seconds=heartbeat_interval(options.heartbeat)),
             }
             shared = TemporalSdkWorker(
                 client,
