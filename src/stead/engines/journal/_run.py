@@ -16,6 +16,7 @@ from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._limits import limiter_scope
 from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
 from ._order import DeliveryGate
@@ -211,7 +212,11 @@ class JournalRun:
             if lifecycle:
                 self._sink("attempt_started", position, attempt, _started(call))
             try:
-                with outside_workflow(), attempt_scope(Attempt(self.run_id, position, attempt, self._sink)):
+                with (
+                    outside_workflow(),
+                    attempt_scope(Attempt(self.run_id, position, attempt, self._sink)),
+                    limiter_scope(self.engine.limiter),
+                ):
                     value = await call_in_attempt(call)
             except (asyncio.CancelledError, SteadInterrupt):
                 self.flush_events()
