@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from typing import Any
@@ -98,7 +99,7 @@ async def side(
     }
 
 
-async def main() -> None:
+async def main(address: str | None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -107,18 +108,8 @@ async def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "temporal"], default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    server = None
-    if args.engine == "temporal":
-        from stead.engines.temporal import free_port, start_dev_server
-
-        server = start_dev_server(port=free_port(), headless=True, db_file=None, log_level="error")
-    try:
-        with tempfile.TemporaryDirectory() as directory:
-            address = None if server is None else server.address
-            rows = [await side(flag, args.runs, args.period, directory, address) for flag in (False, True)]
-    finally:
-        if server is not None:
-            server.stop()
+    with tempfile.TemporaryDirectory() as directory:
+        rows = [await side(flag, args.runs, args.period, directory, address) for flag in (False, True)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
@@ -134,5 +125,19 @@ async def main() -> None:
         )
 
 
+def run() -> None:
+    server = None
+    if "temporal" in sys.argv:
+        # Started before the event loop: its readiness check runs a loop of its own.
+        from stead.engines.temporal import free_port, start_dev_server
+
+        server = start_dev_server(port=free_port(), headless=True, db_file=None, log_level="error")
+    try:
+        asyncio.run(main(None if server is None else server.address))
+    finally:
+        if server is not None:
+            server.stop()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()
