@@ -9,18 +9,23 @@ A call is booked only when it fits; one that does not is told when it would and 
 estimates of calls still waiting never hold capacity that the reported usage of finished calls gave back. The
 schedule is a token bucket whose capacity is the per-period limit, refilled continuously, as providers count.
 
-Engines keep the records in a ``LimiterStore``: an atomic read-modify-write of one key's record (the embedded
-engine: a row of its SQLite file, in one transaction).
+A ``Limiter`` books and settles calls by operation (async, so that the records may live on another machine).
+The engine running a step attempt provides its limiter through :func:`limiter_scope`; model calls find it with
+:func:`current_limiter`. ``RecordLimiter`` is the limiter over a ``LimiterStore``, an atomic read-modify-write of
+one key's record (the embedded engine: a row of its SQLite file, in one transaction; else this process's memory).
+The Temporal engine's limiter sends the same operations to a workflow per key that applies these functions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -29,12 +34,17 @@ from ._exceptions import UsageError
 __all__ = [
     "Limit",
     "LimitState",
+    "Limiter",
     "LimiterStore",
     "MemoryLimiterStore",
+    "RecordLimiter",
     "Reservation",
     "acquire",
     "configured_limit",
+    "current_limiter",
+    "limiter_scope",
     "parse_limits",
+    "process_limiter",
     "rate_limit",
     "reserve",
     "settle",
@@ -206,6 +216,88 @@ class MemoryLimiterStore:
         return value
 
 
+class Limiter(Protocol):
+    """Books and settles the calls of one key: ``reserve`` and ``settle`` applied wherever the records are."""
+
+    async def reserve(self, key: str, limit: Limit, cost: float, lease: str) -> Reservation: ...
+
+    async def settle(
+        self,
+        key: str,
+        limit: Limit,
+        lease: str,
+        *,
+        estimated: float,
+        actual: float | None,
+        retry_after: float | None,
+        limited: bool,
+    ) -> None: ...
+
+
+class RecordLimiter:
+    """The limiter over records kept in a ``LimiterStore``, with this machine's clock."""
+
+    def __init__(self, store: LimiterStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def reserve(self, key: str, limit: Limit, cost: float, lease: str) -> Reservation:
+        now = self.clock()
+        return self.store.update_limit(key, lambda s: reserve(s, limit, now, cost, lease))
+
+    async def settle(
+        self,
+        key: str,
+        limit: Limit,
+        lease: str,
+        *,
+        estimated: float,
+        actual: float | None,
+        retry_after: float | None,
+        limited: bool,
+    ) -> None:
+        now = self.clock()
+
+        def change(state: LimitState) -> tuple[LimitState, None]:
+            settled = settle(
+                state,
+                limit,
+                now,
+                lease,
+                estimated=estimated,
+                actual=actual,
+                retry_after=retry_after,
+                limited=limited,
+            )
+            return settled, None
+
+        self.store.update_limit(key, change)
+
+
+_process = RecordLimiter(MemoryLimiterStore())
+_current: contextvars.ContextVar[Limiter | None] = contextvars.ContextVar("stead_limiter", default=None)
+
+
+def current_limiter() -> Limiter:
+    """The limiter of the engine running this step attempt; outside one, this process's."""
+    return _current.get() or _process
+
+
+def process_limiter() -> Limiter:
+    """This process's limiter (records in memory): what engines without shared records fall back to."""
+    return _process
+
+
+@contextmanager
+def limiter_scope(limiter: Limiter | None) -> Iterator[None]:
+    """Model calls in this context book through ``limiter`` (engines set it around each step attempt)."""
+    token = _current.set(limiter)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
 # -- configuration ---------------------------------------------------------------------------------------------
 
 _configured: dict[str, Limit] = {}
@@ -268,7 +360,7 @@ def configured_limit(key: str) -> Limit | None:
 
 
 async def acquire(
-    store: LimiterStore,
+    limiter: Limiter,
     key: str,
     limit: Limit,
     cost: float,
@@ -276,12 +368,8 @@ async def acquire(
     on_wait: Callable[[float, str], None],
 ) -> None:
     """Wait until a call of ``cost`` tokens may go for ``key``; ``on_wait(seconds, reason)`` before each wait."""
-
-    def book(state: LimitState) -> tuple[LimitState, Reservation]:
-        return reserve(state, limit, time.time(), cost, lease)
-
     while True:
-        result = store.update_limit(key, book)
+        result = await limiter.reserve(key, limit, cost, lease)
         if result.wait > 0:
             on_wait(result.wait, result.reason)
             await asyncio.sleep(result.wait)

@@ -22,7 +22,7 @@ from .._context import Scope, StepAttributes, StepCall, current_scope
 from .._exceptions import StepFailed
 from .._retry import RetryPolicy
 from ._identity import current_agent_run
-from ._limits import limited, store_of
+from ._limits import limited
 from ._remote import model_remote
 from ._request import ModelRequest, call_model, model_name_of, response_from_json
 from ._stream import MODEL_CALLS, events_of
@@ -144,9 +144,7 @@ class DurableModel(Model):
         """The call as a model step: its journaled JSON, from the live call or from the journal."""
 
         async def call() -> Any:
-            return await limited(
-                store_of(scope.runtime), self.model, request, lambda: call_model(self.inner, request)
-            )
+            return await limited(self.model, request, lambda: call_model(self.inner, request))
 
         step = self._step(call, request.fingerprint(), request)
         try:

@@ -54,7 +54,7 @@ from .._exceptions import SerializationError, UsageError
 from .._retry import RetryPolicy
 from .._workflow import RemoteContext, remote_handler
 from ._identity import AgentRun
-from ._limits import limited, store_of
+from ._limits import limited
 from ._provider import env_provider, is_env_client
 from ._request import ModelRequest, call_model, model_name_of, normalize_tool_output
 from ._toolcall import (
@@ -472,10 +472,7 @@ async def model(data: Any, ctx: RemoteContext) -> Any:
             stream=bool(fields.get("stream")),
             tracing=tracing,
         )
-        # Temporal workers share no store: the limit holds per worker process there (see stead._limits).
-        return await limited(
-            store_of(None), model_name_of(model), request, lambda: call_model(model, request)
-        )
+        return await limited(model_name_of(model), request, lambda: call_model(model, request))
 
 
 def _find_tool(name: str, module_name: str, attr: str) -> FunctionTool:

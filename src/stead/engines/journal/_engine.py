@@ -42,6 +42,7 @@ from ..._engine import (
 )
 from ..._events import RunEvent
 from ..._exceptions import RunFinished, RunIdConflict, RunNotFound, UsageError
+from ..._limits import LimiterStore, RecordLimiter, process_limiter
 from ..._workflow import Workflow
 from ._store import JournalStore, RunRow, StepRow, lease_held
 
@@ -88,6 +89,8 @@ class JournalEngine(Engine):
     def __init__(self, url: str, store: JournalStore, options: JournalOptions, location: str) -> None:
         self.url = url
         self.store = store
+        # Model calls of every worker on this store book in its records (one transaction each).
+        self.limiter = RecordLimiter(store) if isinstance(store, LimiterStore) else process_limiter()
         self.options = options
         self.location = location
         self.lease = options.lease

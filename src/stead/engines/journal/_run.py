@@ -16,6 +16,7 @@ from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._limits import limiter_scope
 from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
 from ._order import DeliveryGate
@@ -215,7 +216,7 @@ class JournalRun:
                 self._sink("attempt_started", position, attempt, _started(call))
             try:
                 attempt_info = Attempt(self.run_id, position, attempt, self._sink, _Progress(self, position))
-                with outside_workflow(), attempt_scope(attempt_info):
+                with outside_workflow(), attempt_scope(attempt_info), limiter_scope(self.engine.limiter):
                     value = await call_in_attempt(call)
             except (asyncio.CancelledError, SteadInterrupt):
                 self.flush_events()

@@ -28,10 +28,12 @@ from ..._context import StepAttributes, StepCall
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
 from ..._exceptions import SerializationError
+from ..._limits import limiter_scope
 from ..._retry import RetryPolicy
 from ..._workflow import call_in_attempt, find_step, resolve_remote
 from ._codec import ACTIVITY_STEP, error_dict, policy_of
 from ._config import TemporalOptions
+from ._limiter import TemporalLimiter
 from ._stream import AttemptStream
 
 __all__ = ["CLOSURE_LOST", "StepActivities", "closures", "heartbeat_interval"]
@@ -75,6 +77,7 @@ class StepActivities:
     def __init__(self, client: Client, options: TemporalOptions) -> None:
         self.client = client
         self.options = options
+        self.limiter = TemporalLimiter(client)
         # Remote steps this worker ran or read from a history: (run id, Temporal run id, position) -> (input,
         # result). A model call's base is usually the previous call of the same run, often run here.
         self._remembered: OrderedDict[tuple[str, str, str], tuple[Any, Any]] = OrderedDict()
@@ -111,6 +114,7 @@ class StepActivities:
             with (
                 _observe.bind(run_id, info.workflow_type or ""),
                 attempt_scope(Attempt(run_id, position, info.attempt, stream.sink, beats)),
+                limiter_scope(self.limiter),
             ):
                 value, policy = await self._run(data, run_id, temporal_run_id, policy)
             envelope = {"step": data["step"], "position": position, "fp": data.get("fp"), "value": value}

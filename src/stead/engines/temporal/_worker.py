@@ -25,6 +25,7 @@ from ... import _integrations as integrations
 from ..._engine import Worker, check_worker
 from ..._workflow import Workflow
 from ._activities import StepActivities, heartbeat_interval
+from ._limiter import LIMITER_QUEUE, LimiterWorkflow
 from ._runtime import Serving, workflow_class
 
 if TYPE_CHECKING:
@@ -94,7 +95,17 @@ class TemporalWorker(Worker):
             )
             # Steps whose closures live in this worker's workflows (they cannot travel) come here.
             own = TemporalSdkWorker(client, task_queue=own_queue, **common)
-            await self._serve([shared, own])
+            # Every worker serves the limiter workflows (stead._limits on Temporal), whatever its task queue.
+            limiter = TemporalSdkWorker(
+                client,
+                task_queue=LIMITER_QUEUE,
+                workflows=[LimiterWorkflow],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+                max_concurrent_workflow_tasks=10,
+                graceful_shutdown_timeout=timedelta(0),
+                identity=identity,
+            )
+            await self._serve([shared, own, limiter])
         finally:
             await integrations.release()
 
