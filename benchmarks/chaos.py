@@ -152,7 +152,8 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.started = 0
         self.write_errors = 0
-        self.ready: set[int] = set()
+        self.ready: dict[int, float] = {}
+        """pid -> when the worker said it serves."""
         self._lock = threading.Lock()
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -176,7 +177,7 @@ class Workers:
                 out.write(line)
                 out.flush()
                 if b"serving" in line:
-                    self.ready.add(proc.pid)
+                    self.ready[proc.pid] = time.monotonic()
                 if b"cannot write" in line:
                     with self._lock:
                         self.write_errors += 1
@@ -184,9 +185,10 @@ class Workers:
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
 
-    def serving(self) -> list[subprocess.Popen[bytes]]:
-        """The live workers that took up work (killing one still importing would test nothing)."""
-        return [p for p in self.alive() if p.pid in self.ready]
+    def serving(self, for_at_least: float = 0.0) -> list[subprocess.Popen[bytes]]:
+        """The live workers that have served for a while (killing one still importing would test nothing)."""
+        since = time.monotonic() - for_at_least
+        return [p for p in self.alive() if self.ready.get(p.pid, since + 1) <= since]
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         proc.kill()  # SIGKILL: no cleanup runs in the worker
@@ -209,10 +211,17 @@ class Server:
     async def start(self) -> None:
         from stead.engines.temporal import start_dev_server
 
-        dev = await asyncio.to_thread(
-            start_dev_server, port=self.port, db_file=self.db, headless=True, log_level="error"
-        )
-        self.proc = dev.process
+        for attempt in range(5):  # a loaded machine may take longer than the start's own readiness wait
+            try:
+                dev = await asyncio.to_thread(
+                    start_dev_server, port=self.port, db_file=self.db, headless=True, log_level="error"
+                )
+            except stead.EngineUnavailable:
+                if attempt == 4:
+                    raise
+                continue
+            self.proc = dev.process
+            return
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -276,7 +285,7 @@ async def chaos_loop(
         except TimeoutError:
             pass
         events += 1
-        alive = workers.serving()
+        alive = workers.serving(args.min_serve)
         if "server-kill" in faults and server is not None and events >= due["server-kill"]:
             due["server-kill"] = events + 8
             server.kill()
@@ -476,6 +485,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--seconds", type=float, default=900, help="budget: give up (and fail) after this long"
+    )
+    parser.add_argument(
+        "--min-serve",
+        type=float,
+        default=5.0,
+        help="kill only workers that have served this many seconds (on a loaded machine a start takes long)",
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--dir", help="work directory (default a new temporary one, kept for inspection)")
