@@ -140,7 +140,8 @@ class Model:
             return Fault(self.rng.choice([500, 502, 503]))
         if kind == "stall":
             return Slow(self.rng.uniform(1.0, 4.0), reply)
-        return self.rng.choice([Drop(), DropMidStream(1, reply)])
+        drops: list[ReplyLike] = [Drop(), DropMidStream(1, reply)]
+        return self.rng.choice(drops)
 
 
 class Workers:
