@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from stead.testing import FakeOpenAIServer
+
+from .procs import reap_all
 
 # The fixtures stead ships for testing stead programs (stead_engine, fake_openai, no_model_calls); pytester runs
 # a suite of a user's in tests/test_testing_plugin.py.
@@ -25,3 +28,11 @@ os.environ.pop("LINES", None)
 @pytest.fixture(autouse=True)
 def _no_model_calls(no_model_calls: FakeOpenAIServer) -> None:
     """Every test fails if it calls a model other than its own fake ones, or reaches a host but this one."""
+
+
+@pytest.fixture(autouse=True)
+def _reap_processes() -> Iterator[None]:
+    """Every process a test started through tests/procs.py is killed and reaped when the test ends, passed or
+    failed: a crash test that fails must not leave workers behind."""
+    yield
+    reap_all()

@@ -1,11 +1,19 @@
-"""Helpers for tests that drive real `stead` processes."""
+"""Helpers for tests that drive real `stead` processes.
+
+Every process a test starts goes through :func:`popen` (or :func:`track`, for an asyncio one): the autouse fixture
+``_reap_processes`` in tests/conftest.py kills (with its process group) and reaps each at the test's teardown,
+whatever the outcome, so a failed crash test leaves no worker behind.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,8 +33,55 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
+_started: list[subprocess.Popen[Any]] = []
+_tracked: list[asyncio.subprocess.Process] = []
+
+
+def popen(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen`` in a session of its own, killed and reaped at the test's teardown."""
+    proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+    _started.append(proc)
+    return proc
+
+
+def track(proc: asyncio.subprocess.Process) -> asyncio.subprocess.Process:
+    """An asyncio subprocess (started with ``start_new_session=True``), killed at the test's teardown."""
+    _tracked.append(proc)
+    return proc
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):  # the group takes children along (a dev server under `stead dev`)
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reap_all() -> list[int]:
+    """Kill and reap every process the test started; returns the pids that were still running."""
+    left = []
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            left.append(proc.pid)
+        _kill_group(proc.pid)
+        proc.wait()
+        close(proc)
+    while _tracked:
+        aproc = _tracked.pop()
+        if aproc.returncode is None:
+            left.append(aproc.pid)
+            _kill_group(aproc.pid)
+            # asyncio's child watcher reaps it (in a thread): wait until it did, not for a fixed time.
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{aproc.pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return left
+
+
 def start(engine: str, *args: str, **extra_env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return popen(
         stead_cmd(engine, *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -20,6 +20,8 @@ import stead
 from stead._loader import load_target, load_workflows, module_name_for
 from stead.cli import cli
 
+from . import procs
+
 APP = Path(__file__).parent / "apps" / "cli_app.py"
 
 
@@ -46,7 +48,7 @@ def spawn(url: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[st
 
 
 def popen(url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return procs.popen(
         [sys.executable, "-m", "stead.cli", "--engine", url, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

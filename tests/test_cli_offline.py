@@ -13,6 +13,7 @@ from stead import connect
 from stead._loader import load_workflows
 from stead.testing import FakeOpenAIServer, load_script
 
+from . import procs
 from .procs import ROOT, env, read_until, stead_cmd
 
 STORY = """
@@ -74,7 +75,7 @@ def stead(engine: str, *args: str, timeout: float = 60) -> subprocess.CompletedP
 
 
 def popen(engine: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return procs.popen(
         stead_cmd(engine, *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -140,7 +141,7 @@ def test_resuming_a_run_that_calls_models_without_one_configured_runs_nothing(tm
     (tmp_path / "story.py").write_text(STORY)
     engine = f"sqlite:///{tmp_path}/s.db"
     with FakeOpenAIServer(load_script(STORY_SCRIPT)) as server:  # a model server for the first part only
-        proc = subprocess.Popen(
+        proc = procs.popen(
             stead_cmd(engine, "run", f"{tmp_path}/story.py:story", "the sea", "--run-id", "r2"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -198,7 +199,7 @@ def test_an_offline_worker_answers_each_program_from_its_own_script(tmp_path: Pa
 def test_a_closed_model_port_shows_each_failed_attempt_with_the_address_at_once(tmp_path: Path) -> None:
     (tmp_path / "alpha.py").write_text(program("alpha"))
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    proc = subprocess.Popen(
+    proc = procs.popen(
         stead_cmd(f"sqlite:///{tmp_path}/s.db", "run", f"{tmp_path}/alpha.py:alpha", "hi", "--run-id", "c1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -38,6 +38,8 @@ from stead.testing import (
 )
 from stead.testing import _fake_openai as fake_module
 
+from . import procs
+
 
 @asynccontextmanager
 async def client_for(srv: FakeOpenAIServer, **kwargs: Any) -> AsyncIterator[AsyncOpenAI]:
@@ -577,7 +579,7 @@ def test_subprocess_mode(tmp_path: Path) -> None:
         json.dumps([{"text": "from another process"}, {"fault": 429, "headers": {"Retry-After": "1"}}])
     )
     log = tmp_path / "calls.jsonl"
-    with subprocess.Popen(
+    with procs.popen(
         [
             sys.executable,
             "-m",

@@ -22,6 +22,7 @@ import stead
 from stead.testing import FakeOpenAIServer
 from stead.testing._offline import offline_models
 
+from . import procs
 from .procs import ROOT, close, env, stead_cmd
 
 EXAMPLE = ROOT / "examples" / "support_chat.py"
@@ -172,7 +173,7 @@ async def until_waiting(engine_url: str, run_id: str, timeout: float = 60) -> No
 def test_the_documented_cli_session(tmp_path: Path) -> None:
     """`stead run --offline` in one process, `stead send` / `stead show` from others, as the docstring says."""
     engine = f"sqlite:///{tmp_path}/s.db"
-    run = subprocess.Popen(
+    run = procs.popen(
         stead_cmd(
             engine,
             "run",

@@ -24,6 +24,7 @@ import stead  # noqa: E402
 from stead.engines.temporal import TemporalEngine, TemporalOptions, free_port, listening  # noqa: E402
 from stead.testing import FakeOpenAIServer, FakeRequest, Reply, Text, ToolCall  # noqa: E402
 
+from . import procs  # noqa: E402
 from .procs import APPS, close, read_until, stead_cmd  # noqa: E402
 from .temporal_server import fresh_namespace, temporal_server  # noqa: E402, F401 - a fixture
 
@@ -434,14 +435,14 @@ def test_stead_dev_starts_a_server_and_a_worker_and_a_second_one_joins(tmp_path:
         "--db",
         str(db),
     ]
-    first = subprocess.Popen(
+    first = procs.popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path
     )
     second = None
     try:
         lines = read_until(first, "worker serving")
         assert f"Temporal UI: http://127.0.0.1:{ui}/namespaces/default/workflows" in "".join(lines)
-        second = subprocess.Popen(
+        second = procs.popen(
             [sys.executable, "-m", "stead.cli", "dev", "--port", str(port), "--db", str(db)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -101,10 +101,11 @@ async def test_crash_during_a_model_or_tool_call_then_resume(
             **env,
         )
         await asyncio.to_thread(read_until, proc, "CRASH-POINT")
-    kill9(proc)
+    kill9(proc)  # reaped: everything it sent is in the server's sockets or its listen queue
+    models.release()
+    await asyncio.to_thread(server.wait_idle, 60)  # the killed worker's parallel requests have all arrived
     at_kill = len(server.requests)
     tools_at_kill = log_counts(log)
-    models.release()
     engine = stead.connect(engine_url)
     try:
         journal = await settled_journal(engine, "crashy")

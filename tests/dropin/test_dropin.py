@@ -34,7 +34,7 @@ import stead
 from stead.agents import approve
 from stead.testing import Drop, FakeOpenAIServer, FakeRequest, ReplyLike
 
-from ..procs import ROOT, close, env, stead_cmd
+from ..procs import ROOT, close, env, popen, stead_cmd
 from ..temporal_server import fresh_namespace, temporal_server  # noqa: F401 - a fixture
 from .programs import EFFECTS, PROGRAMS, Program, arrived, reset_order, route
 
@@ -339,7 +339,7 @@ class Ways:
     def spawn_worker(self, url: str, label: str) -> subprocess.Popen[str]:
         log = open(self.tmp / f"worker-{self.label}-{label}.log", "w")  # noqa: SIM115 - closed below, kept open by the child
         try:
-            return subprocess.Popen(
+            return popen(
                 stead_cmd(url, "worker", SOURCE),
                 stdout=log,
                 stderr=subprocess.STDOUT,

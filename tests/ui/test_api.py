@@ -20,7 +20,7 @@ from stead.cli import cli
 from stead.testing import fake_models, offline_models
 from stead.ui import Server
 
-from ..procs import ROOT
+from ..procs import ROOT, track
 from ..procs import env as procs_env
 from . import ui_app
 from .conftest import EXAMPLES, Dashboard, script_of
@@ -528,7 +528,7 @@ def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -
 
 
 async def spawn_worker(dashboard: Dashboard, run_id: str, **env: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         ui_app.WORKER,
@@ -538,7 +538,9 @@ async def spawn_worker(dashboard: Dashboard, run_id: str, **env: str) -> asyncio
         env=procs_env(**env),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
+    return track(proc)
 
 
 @pytest.mark.slow
@@ -582,20 +584,23 @@ async def test_serve_prints_the_url_once_and_stops_on_ctrl_c(
     tmp_path: Path, command: str, token: str
 ) -> None:
     # What a person types: `stead ui` / `stead serve`, the engine option after the command.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stead.cli",
-        command,
-        "--engine",
-        f"sqlite:///{tmp_path}/s.db",
-        "--port",
-        "0",
-        *(["--token", token] if token else []),
-        cwd=ROOT,
-        env=procs_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = track(
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "stead.cli",
+            command,
+            "--engine",
+            f"sqlite:///{tmp_path}/s.db",
+            "--port",
+            "0",
+            *(["--token", token] if token else []),
+            cwd=ROOT,
+            env=procs_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
     )
     try:
         assert proc.stdout is not None

@@ -51,7 +51,35 @@ class _HTTPServer(ThreadingHTTPServer):
         self._handler_threads: set[threading.Thread] = set()
         self._connections: set[socket.socket] = set()
         self._closing = False
+        # Accepted connections not yet shut down; with the listen queue, what tells that no request is in flight.
+        self._open = 0
+        self._idle = threading.Condition(self._tracking_lock)
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        # Under the lock, so that a connection is never between the listen queue and the count.
+        with self._tracking_lock:
+            request = super().get_request()
+            self._open += 1
+            return request
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self._tracking_lock:
+            self._open -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no connection is open and none waits to be accepted."""
+        deadline = time.monotonic() + timeout
+        with self._tracking_lock:
+            while self._open or select.select([self.socket], [], [], 0)[0]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # The listen queue is seen again once the server thread accepts (it then notifies on close).
+                self._idle.wait(min(left, 0.05))
+            return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -277,6 +305,14 @@ class FakeOpenAIServer:
         httpd.server_close()
         thread.join(timeout)
         self._httpd = self._thread = None
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every connection has closed and none waits to be accepted: after a client process was
+        killed and reaped, every request it sent is then in ``requests``. Raises TimeoutError."""
+        if self._httpd is None:
+            raise RuntimeError("FakeOpenAIServer has not been started")
+        if not self._httpd.wait_idle(timeout):
+            raise TimeoutError(f"fake server: connections still open after {timeout} s")
 
     def __enter__(self) -> Self:
         return self.start()
