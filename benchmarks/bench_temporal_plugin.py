@@ -115,7 +115,9 @@ def run_plugin(python: Path, address: str, base_url: str, workload: str, runs: i
 async def run_stead(address: str, base_url: str, workload: str, runs: int) -> dict[str, Any]:
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "bench"
-    os.environ["STEAD_OPENAI_API"] = "responses"  # the plugin's default API (stead's, for a base URL, is chat)
+    os.environ["STEAD_OPENAI_API"] = (
+        "responses"  # the plugin's default API (stead's, for a base URL, is chat)
+    )
     wf = hello_agent if workload == "hello" else tool_agent
     engine = stead.connect(f"temporal://{address}?task_queue=stead-{uuid.uuid4().hex[:8]}")
     try:
