@@ -26,6 +26,7 @@ from ..._engine import Worker, check_worker
 from ..._workflow import Workflow
 from ._activities import StepActivities
 from ._runtime import Serving, workflow_class
+from ._stream import drain
 
 if TYPE_CHECKING:
     from ._engine import TemporalEngine
@@ -91,6 +92,7 @@ class TemporalWorker(Worker):
             own = TemporalSdkWorker(client, task_queue=own_queue, **common)
             await self._serve([shared, own])
         finally:
+            await drain()  # the last events of steps that are done
             await integrations.release()
 
     async def _serve(self, workers: list[TemporalSdkWorker]) -> None:
