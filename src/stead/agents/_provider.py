@@ -11,7 +11,10 @@ Retry-After. ``STEAD_RUN_HEADER=NAME`` sends the id of the run each model reques
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
+import ssl
+import threading
 import weakref
 from typing import Any
 
@@ -80,12 +83,32 @@ def _build() -> ModelProvider:
     if api not in ("chat", "responses"):
         raise UsageError(f"STEAD_OPENAI_API={api!r}: use 'responses' or 'chat'")
     header = os.environ.get("STEAD_RUN_HEADER") or None
-    http_client = None if header is None else DefaultAsyncHttpxClient(event_hooks={"request": [_tag(header)]})
+    hooks = None if header is None else {"request": [_tag(header)]}
+    http_client = DefaultAsyncHttpxClient(verify=_tls_context(), event_hooks=hooks)
     client = AsyncOpenAI(api_key=key or "unused", base_url=base_url, max_retries=0, http_client=http_client)
     provider = MultiProvider(openai_client=client, openai_use_responses=api == "responses")
     _clients[provider] = client
     _env_clients.add(client)
     return provider
+
+
+_tls: list[ssl.SSLContext] = []
+_tls_lock = threading.Lock()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings of every environment client, made once per process.
+
+    What the HTTP library would make for each client (its defaults, from the environment), but making it loads the
+    CA store: tens of milliseconds, for each Temporal workflow execution (a loop of its own, hence a client of its
+    own, though workflow code never sends a request with it). A context may serve many clients and threads.
+    """
+    with _tls_lock:
+        if not _tls:
+            # openai is built on httpx or on its fork httpx2, depending on its version: ask the one it uses.
+            http = importlib.import_module(DefaultAsyncHttpxClient.__mro__[1].__module__.partition(".")[0])
+            _tls.append(http.create_ssl_context())
+        return _tls[0]
 
 
 def is_env_client(client: object) -> bool:

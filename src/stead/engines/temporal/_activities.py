@@ -34,7 +34,7 @@ from ..._workflow import call_in_attempt, find_step, resolve_remote
 from ._codec import ACTIVITY_STEP, error_dict, policy_of
 from ._config import TemporalOptions
 from ._limiter import TemporalLimiter
-from ._stream import AttemptStream
+from ._stream import STREAMED, AttemptStream
 
 __all__ = ["CLOSURE_LOST", "StepActivities", "closures", "heartbeat_interval"]
 
@@ -120,6 +120,8 @@ class StepActivities:
             envelope = {"step": data["step"], "position": position, "fp": data.get("fp"), "value": value}
             if "args_json" in data:
                 envelope["args_json"] = data["args_json"]
+            if stream.emitted:
+                envelope[STREAMED] = info.attempt  # its last events may reach the log after the step is done
             size = len(json.dumps(envelope, ensure_ascii=False).encode())
             if size > self.options.payload_limit:
                 raise PayloadTooLarge(
@@ -129,7 +131,7 @@ class StepActivities:
                 )
             if "remote" in data:
                 self._remember((run_id, temporal_run_id, position), (data["remote"][1], value))
-            await stream.end("step_done", None)  # what the attempt streamed, before the step counts as done
+            stream.end_soon("step_done", None)  # in the background: consumers wait for it (STREAMED)
             return envelope
         except asyncio.CancelledError:
             if not activity.is_worker_shutdown():

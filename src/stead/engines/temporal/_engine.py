@@ -279,14 +279,22 @@ class TemporalEngine(Engine):
         async with self._rpc(run_id):
             return [e async for e in self._handle(client, run_id, temporal_run_id).fetch_history_events()]
 
-    async def _read(self, run_id: str) -> tuple[RunInfo, list[HistoryEvent], Any]:
+    async def _read(self, run_id: str, *, closed: bool = False) -> tuple[RunInfo, list[HistoryEvent], Any]:
         client = await self.client()
-        # The history before the description: a step the history shows that the description no longer lists as
-        # pending has ended (see timeline), never one scheduled after the description was taken.
-        events = await self._events(client, run_id)
-        async with self._rpc(run_id):
-            description = await self._handle(client, run_id).describe()
-            memo = await description.memo()
+
+        async def describe() -> Any:
+            async with self._rpc(run_id):
+                return await self._handle(client, run_id).describe()
+
+        if closed:
+            # A run known to have ended changes no more: both reads at once, one round trip less for `result()`.
+            events, description = await asyncio.gather(self._events(client, run_id), describe())
+        else:
+            # The history before the description: a step the history shows that the description no longer lists
+            # as pending has ended (see timeline), never one scheduled after the description was taken.
+            events = await self._events(client, run_id)
+            description = await describe()
+        memo = await description.memo()
         raw = description.raw_description.workflow_execution_info
         if raw.status != _RUNNING and not (events and events[-1].WhichOneof("attributes") in _CLOSING):
             # The run ended between the two reads: read the history again, which now says how (its result).
@@ -492,7 +500,8 @@ class TemporalEngine(Engine):
             raise TimeoutError(
                 f"run {run_id!r} did not finish within {timeout}s (it is {info.status})"
             ) from None
-        return await self.get(run_id)
+        info, _, _ = await self._read(run_id, closed=True)
+        return info
 
     async def _wait_waiting(self, run_id: str, timeout: float | None, until: WaitUntil) -> RunInfo:
         """Temporal has no event for "the run waits" (its memo changes): read the run with a growing pause.

@@ -27,6 +27,7 @@ from ..._workflow import Workflow
 from ._activities import StepActivities, heartbeat_interval
 from ._limiter import LIMITER_QUEUE, LimiterWorkflow
 from ._runtime import Serving, workflow_class
+from ._stream import drain
 
 if TYPE_CHECKING:
     from ._engine import TemporalEngine
@@ -107,6 +108,7 @@ class TemporalWorker(Worker):
             )
             await self._serve([shared, own, limiter])
         finally:
+            await drain()  # the last events of steps that are done
             await integrations.release()
 
     async def _serve(self, workers: list[TemporalSdkWorker]) -> None:
