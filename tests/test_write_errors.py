@@ -35,6 +35,11 @@ async def two_steps() -> int:
     return await second(len(big))
 
 
+@stead.workflow
+async def one_step() -> int:
+    return await second(1)
+
+
 class _Watch(logging.Handler):
     """Calls `react` on the first warning that names `what`."""
 
@@ -123,3 +128,20 @@ async def test_a_full_disk_is_waited_out(tmp_path: Path, stead_log: object) -> N
     assert result == 200_001
     assert watch.lines[0].startswith(f"stead: cannot write {path} (disk full: database or disk is full)")
     assert watch.lines[-1] == f"stead: {path} is writable again"
+
+
+async def test_a_worker_opens_a_journal_while_another_process_holds_its_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "stead.db"
+    async with stead.connect(f"sqlite:///{path}") as engine:
+        done = await engine.start(one_step)
+        async with engine.worker([one_step]):
+            await done.result(timeout=30)
+    writer = sqlite3.connect(path, isolation_level=None)  # another process's long write transaction
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        # Opening a file that has this stead's schema reads it and writes nothing: no wait for the lock.
+        async with stead.connect(f"sqlite:///{path}?busy_timeout=0.1") as engine:
+            assert (await engine.get(done.run_id)).result == 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
