@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ._exceptions import UsageError, WorkflowExited
+from ._exceptions import Exited, UsageError, WorkflowExited
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -277,39 +277,29 @@ def scoped_task_factory(previous: Any) -> Any:
     return factory
 
 
-class _Exited(BaseException):
-    """``SystemExit`` in a task of workflow code, carried to the run's root (``workflow_code``).
-
-    asyncio lets a ``SystemExit`` raised in a task escape the event loop, which would end the worker; this one
-    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it).
-    """
-
-    def __init__(self, code: object) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 async def _exit_in_task(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return await coro
     except SystemExit as exc:
-        raise _Exited(exc.code) from exc
+        raise Exited(exc.code) from exc
 
 
 async def workflow_code(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Await a run's workflow function: ``exit()`` anywhere in its code raises ``WorkflowExited`` instead."""
+    """Await a run's workflow function: ``exit()`` anywhere in its code (or in a step's) raises ``WorkflowExited``."""
     try:
         return await coro
-    except (SystemExit, _Exited) as exc:
+    except SystemExit as exc:
         raise WorkflowExited(exc.code) from exc
+    except Exited as exc:
+        raise WorkflowExited(exc.code, exc.step) from exc
     except BaseExceptionGroup as group:  # a TaskGroup whose task called exit()
-        exited, _ = group.split(_Exited)
+        exited, _ = group.split(Exited)
         if exited is None:
             raise
         first: BaseException = exited
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
-        raise WorkflowExited(getattr(first, "code", None)) from group
+        raise WorkflowExited(getattr(first, "code", None), getattr(first, "step", None)) from group
 
 
 def install_task_factory(loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args
 
 from ._context import REQUEST_PREFIX, StepAttributes, reply_step
 from ._events import RunEvent
-from ._exceptions import RunCancelled, RunFailed, RunFinished, SteadError, UsageError, WaitTimeout
+from ._exceptions import (
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    SteadError,
+    StepExit,
+    UsageError,
+    WaitTimeout,
+    exit_code,
+)
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -83,7 +92,8 @@ class ErrorInfo:
     details: str | None = None
     """The traceback, where one was recorded."""
     data: dict[str, Any] | None = None
-    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal)."""
+    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal) and
+    for an exit (``{"exit_code": ...}``)."""
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -95,6 +105,8 @@ class ErrorInfo:
             import traceback as tb
 
             details = "".join(tb.format_exception(error)).rstrip()
+        if isinstance(error, StepExit):  # what the step's code raised, as the user wrote it
+            return cls("SystemExit", str(error), details, {"exit_code": exit_code(error.code)})
         data = error.error_data() if isinstance(error, SteadError) else None
         return cls(type(error).__name__, str(error), details, data)
 
@@ -219,7 +231,7 @@ def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
     if info.status is RunStatus.CANCELLED:
         raise RunCancelled(info.run_id)
     error = info.error or ErrorInfo("Error", "unknown failure")
-    raise RunFailed(info.run_id, error.type, error.message, error.details)
+    raise RunFailed(info.run_id, error.type, error.message, error.details, error.data)
 
 
 WaitUntil = Literal["finished", "waiting", "suspended"]

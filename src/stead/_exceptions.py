@@ -27,6 +27,7 @@ and control flow that user code must not swallow::
 
     SteadInterrupt (BaseException)  control flow; `except Exception` does not catch it
     └── LeaseLost
+    Exited (BaseException)          exit() on its way to the run's root (internal)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "DatabaseError",
     "EngineError",
     "EngineUnavailable",
+    "Exited",
     "ExtraMissing",
     "InvalidArguments",
     "LeaseLost",
@@ -52,11 +54,14 @@ __all__ = [
     "SerializationError",
     "SteadError",
     "SteadInterrupt",
+    "StepExit",
     "StepFailed",
     "UsageError",
     "WaitTimeout",
     "WorkflowExited",
     "WorkflowNotFound",
+    "exit_code",
+    "step_failure",
 ]
 
 
@@ -176,12 +181,21 @@ class RunError(SteadError):
 class RunFailed(RunError):
     """The run ended with an error. ``error_type`` and ``message`` describe the original exception."""
 
-    def __init__(self, run_id: str, error_type: str, message: str, details: str | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        error_type: str,
+        message: str,
+        details: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"run {run_id!r} failed: {error_type}: {message}")
         self.run_id = run_id
         self.error_type = error_type
         self.message = message
         self.details = details
+        self.data = data
+        """The error as data, where it has some (``WorkflowExited``: ``{"exit_code": ...}``)."""
 
 
 class RunCancelled(RunError):
@@ -314,16 +328,64 @@ class LeaseLost(SteadInterrupt):
 
 
 class WorkflowExited(RunError):
-    """Workflow code called ``exit()`` / ``sys.exit()`` (raised ``SystemExit``): the run fails with this error.
+    """Workflow code, or a step or tool it called, called ``exit()`` / ``sys.exit()`` (raised ``SystemExit``): the
+    run fails with this error. ``code`` is the exit code, also journaled as the error's data (``exit_code``).
 
     ``SystemExit`` ends a program; inside a run it would end the worker with every run it holds, so stead ends
     only the run, and says so.
     """
 
-    def __init__(self, code: object = None) -> None:
+    def __init__(self, code: object = None, step: str | None = None) -> None:
         called = "exit()" if code is None else f"exit({code!r})"
+        who = "workflow code" if step is None else f"step {step!r}"
         super().__init__(
-            f"workflow code called {called} (SystemExit, exit code {code!r}); the run ends as failed. "
+            f"{who} called {called} (SystemExit, exit code {code!r}); the run ends as failed. "
             "Return a value or raise an exception to end a run"
         )
         self.code = code
+        self.step = step
+
+    def error_data(self) -> dict[str, Any]:
+        return {"exit_code": exit_code(self.code)}
+
+
+class Exited(BaseException):
+    """``SystemExit`` on its way to the run's root, where it becomes ``WorkflowExited``.
+
+    asyncio lets a ``SystemExit`` raised in a task escape the event loop, which would end the worker; this one
+    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it). ``step`` names
+    the step whose code exited, if one did.
+    """
+
+    def __init__(self, code: object, step: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.step = step
+
+
+class StepExit(Exception):
+    """A step's attempt called ``exit()``: an error the engines record (never retried) as ``SystemExit``, with the
+    exit code as data; the workflow then sees the exit again (``step_failure``), live and on replay."""
+
+    stead_retryable = False
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(SystemExit(self.code))
+
+
+def exit_code(code: object) -> object:
+    """An exit code as JSON: ``None``, a number or a string as they are, anything else as its text."""
+    return code if code is None or isinstance(code, int | str) else str(code)
+
+
+def step_failure(
+    step: str, error_type: str, message: str, attempts: int, data: dict[str, Any] | None = None
+) -> BaseException:
+    """What workflow code sees of a failed step: ``StepFailed``, or the exit again if the step's code exited."""
+    if error_type == "SystemExit" and data is not None and "exit_code" in data:
+        return Exited(data["exit_code"], step)
+    return StepFailed(step, error_type, message, attempts, data)
