@@ -17,17 +17,16 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args
 
-from ._context import REQUEST_PREFIX, StepAttributes, reply_step
+from ._context import REQUEST_PREFIX, StepAttributes, StepExit, reply_step
 from ._events import RunEvent
 from ._exceptions import (
     RunCancelled,
     RunFailed,
     RunFinished,
     SteadError,
-    StepExit,
     UsageError,
     WaitTimeout,
-    exit_code,
+    WorkflowExited,
 )
 from ._workflow import Workflow
 
@@ -106,7 +105,7 @@ class ErrorInfo:
 
             details = "".join(tb.format_exception(error)).rstrip()
         if isinstance(error, StepExit):  # what the step's code raised, as the user wrote it
-            return cls("SystemExit", str(error), details, {"exit_code": exit_code(error.code)})
+            return cls("SystemExit", str(error), details, WorkflowExited.exit_data(error.code))
         data = error.error_data() if isinstance(error, SteadError) else None
         return cls(type(error).__name__, str(error), details, data)
 

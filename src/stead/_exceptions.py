@@ -27,7 +27,6 @@ and control flow that user code must not swallow::
 
     SteadInterrupt (BaseException)  control flow; `except Exception` does not catch it
     └── LeaseLost
-    Exited (BaseException)          exit() on its way to the run's root (internal)
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ __all__ = [
     "DatabaseError",
     "EngineError",
     "EngineUnavailable",
-    "Exited",
     "ExtraMissing",
     "InvalidArguments",
     "LeaseLost",
@@ -54,14 +52,11 @@ __all__ = [
     "SerializationError",
     "SteadError",
     "SteadInterrupt",
-    "StepExit",
     "StepFailed",
     "UsageError",
     "WaitTimeout",
     "WorkflowExited",
     "WorkflowNotFound",
-    "exit_code",
-    "step_failure",
 ]
 
 
@@ -346,46 +341,9 @@ class WorkflowExited(RunError):
         self.step = step
 
     def error_data(self) -> dict[str, Any]:
-        return {"exit_code": exit_code(self.code)}
+        return self.exit_data(self.code)
 
-
-class Exited(BaseException):
-    """``SystemExit`` on its way to the run's root, where it becomes ``WorkflowExited``.
-
-    asyncio lets a ``SystemExit`` raised in a task escape the event loop, which would end the worker; this one
-    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it). ``step`` names
-    the step whose code exited, if one did.
-    """
-
-    def __init__(self, code: object, step: str | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.step = step
-
-
-class StepExit(Exception):
-    """A step's attempt called ``exit()``: an error the engines record (never retried) as ``SystemExit``, with the
-    exit code as data; the workflow then sees the exit again (``step_failure``), live and on replay."""
-
-    stead_retryable = False
-
-    def __init__(self, code: object) -> None:
-        super().__init__(code)
-        self.code = code
-
-    def __str__(self) -> str:
-        return str(SystemExit(self.code))
-
-
-def exit_code(code: object) -> object:
-    """An exit code as JSON: ``None``, a number or a string as they are, anything else as its text."""
-    return code if code is None or isinstance(code, int | str) else str(code)
-
-
-def step_failure(
-    step: str, error_type: str, message: str, attempts: int, data: dict[str, Any] | None = None
-) -> BaseException:
-    """What workflow code sees of a failed step: ``StepFailed``, or the exit again if the step's code exited."""
-    if error_type == "SystemExit" and data is not None and "exit_code" in data:
-        return Exited(data["exit_code"], step)
-    return StepFailed(step, error_type, message, attempts, data)
+    @staticmethod
+    def exit_data(code: object) -> dict[str, Any]:
+        """An exit code as JSON data: ``None``, a number or a string as they are, anything else as its text."""
+        return {"exit_code": code if code is None or isinstance(code, int | str) else str(code)}

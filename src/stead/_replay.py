@@ -18,9 +18,17 @@ from typing import Any
 
 from . import _integrations as integrations
 from . import _serde
-from ._context import Scope, StepAttributes, StepCall, derived_random, derived_uuid4, enter_scope
+from ._context import (
+    Scope,
+    StepAttributes,
+    StepCall,
+    derived_random,
+    derived_uuid4,
+    enter_scope,
+    step_failure,
+)
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
-from ._exceptions import NonDeterminismError, UsageError, WaitTimeout, step_failure
+from ._exceptions import NonDeterminismError, UsageError, WaitTimeout
 from ._workflow import Workflow
 
 __all__ = [

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from . import _observe, _serde
-from ._context import StepCall, current_scope
-from ._exceptions import InvalidArguments, StepExit, UsageError
+from ._context import StepCall, StepExit, current_scope
+from ._exceptions import InvalidArguments, UsageError
 from ._retry import RetryPolicy
 
 __all__ = [

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import _serde
-from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
+from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow, step_failure
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import NonDeterminismError, SteadInterrupt, WaitTimeout, step_failure
+from ..._exceptions import NonDeterminismError, SteadInterrupt, WaitTimeout
 from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
 from ._order import DeliveryGate

@@ -34,7 +34,15 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from ... import _integrations as integrations
 from ... import _observe, _serde
-from ..._context import Scope, StepCall, derived_random, derived_uuid4, scoped_task_factory, workflow_code
+from ..._context import (
+    Scope,
+    StepCall,
+    derived_random,
+    derived_uuid4,
+    scoped_task_factory,
+    step_failure,
+    workflow_code,
+)
 from ..._context import scope_var as current_scope_var
 from ..._exceptions import (
     NonDeterminismError,
@@ -42,7 +50,6 @@ from ..._exceptions import (
     StepFailed,
     UsageError,
     WaitTimeout,
-    step_failure,
 )
 from ..._replay import diverged_inputs, kept_args
 from ..._retry import RetryPolicy
