@@ -177,19 +177,20 @@ async def test_exit_in_a_step_or_tool_fails_the_run_at_that_step(
     assert f"step {step!r} called exit({code!r}) (SystemExit" in failed.value.message
     assert failed.value.data == {"exit_code": code}
     (recorded,) = [s for s in await engine.steps(handle.run_id) if s.name == step]
-    assert recorded.status == "failed" and recorded.attempts == 1, "an exit is not retried"
+    assert recorded.status == "failed"
+    # Not retried: no earlier attempt ended with the exit (an attempt Temporal lost on a starved worker may).
+    assert [e.type for e in recorded.attempt_errors if e.type == "SystemExit"] == [], "an exit was retried"
     assert recorded.error is not None and (recorded.error.type, recorded.error.message) == (
         "SystemExit",
         str(code),
     )
-    assert sum(exits.values()) == 1
     # Fixed, the run resumes at that step; the model call before it is not repeated.
     _allowed.set()
-    requests = len(server.requests)
+    requests, before = len(server.requests), sum(exits.values())
     await engine.reopen(handle.run_id)
     async with engine.worker([exits_in]):
         assert await handle.result(timeout=60) == fixed
-    assert sum(exits.values()) == 2
+    assert sum(exits.values()) == before + 1
     assert len(server.requests) == requests + (1 if where == "tool" else 0)
 
 
