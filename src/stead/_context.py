@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ._exceptions import UsageError, WorkflowExited
+from ._exceptions import StepFailed, UsageError, WorkflowExited
 from ._retry import RetryPolicy
 
 __all__ = [
     "REQUEST_PREFIX",
+    "Exited",
     "Random",
     "Request",
     "RunRuntime",
     "Scope",
     "StepAttributes",
     "StepCall",
+    "StepExit",
     "current_scope",
     "derived_random",
     "derived_uuid4",
@@ -50,6 +52,7 @@ __all__ = [
     "scope_var",
     "scoped_task_factory",
     "sleep",
+    "step_failure",
     "uuid4",
     "wait_for",
     "workflow_code",
@@ -301,39 +304,69 @@ def _install_ordered_as_completed() -> None:
             module.as_completed = _ordered_as_completed  # type: ignore[attr-defined]
 
 
-class _Exited(BaseException):
-    """``SystemExit`` in a task of workflow code, carried to the run's root (``workflow_code``).
+# -- exit() in a run ------------------------------------------------------------------------------------------
+
+
+class Exited(BaseException):
+    """``SystemExit`` on its way to the run's root, where it becomes ``WorkflowExited``.
 
     asyncio lets a ``SystemExit`` raised in a task escape the event loop, which would end the worker; this one
-    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it).
+    travels like any exception (and, like ``SystemExit``, ``except Exception`` does not catch it). ``step`` names
+    the step whose code exited, if one did.
     """
+
+    def __init__(self, code: object, step: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.step = step
+
+
+class StepExit(Exception):
+    """A step's attempt called ``exit()``: an error the engines record (never retried) as ``SystemExit``, with the
+    exit code as data; the workflow then sees the exit again (``step_failure``), live and on replay."""
+
+    stead_retryable = False
 
     def __init__(self, code: object) -> None:
         super().__init__(code)
         self.code = code
+
+    def __str__(self) -> str:
+        return str(SystemExit(self.code))
+
+
+def step_failure(
+    step: str, error_type: str, message: str, attempts: int, data: dict[str, Any] | None = None
+) -> BaseException:
+    """What workflow code sees of a failed step: ``StepFailed``, or the exit again if the step's code exited."""
+    if error_type == "SystemExit" and data is not None and "exit_code" in data:
+        return Exited(data["exit_code"], step)
+    return StepFailed(step, error_type, message, attempts, data)
 
 
 async def _exit_in_task(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return await coro
     except SystemExit as exc:
-        raise _Exited(exc.code) from exc
+        raise Exited(exc.code) from exc
 
 
 async def workflow_code(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Await a run's workflow function: ``exit()`` anywhere in its code raises ``WorkflowExited`` instead."""
+    """Await a run's workflow function: ``exit()`` anywhere in its code (or in a step's) raises ``WorkflowExited``."""
     try:
         return await coro
-    except (SystemExit, _Exited) as exc:
+    except SystemExit as exc:
         raise WorkflowExited(exc.code) from exc
+    except Exited as exc:
+        raise WorkflowExited(exc.code, exc.step) from exc
     except BaseExceptionGroup as group:  # a TaskGroup whose task called exit()
-        exited, _ = group.split(_Exited)
+        exited, _ = group.split(Exited)
         if exited is None:
             raise
         first: BaseException = exited
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
-        raise WorkflowExited(getattr(first, "code", None)) from group
+        raise WorkflowExited(getattr(first, "code", None), getattr(first, "step", None)) from group
 
 
 _install_ordered_as_completed()  # at import: before workflow code can bind asyncio.as_completed to a name

@@ -17,9 +17,17 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args
 
-from ._context import REQUEST_PREFIX, StepAttributes, reply_step
+from ._context import REQUEST_PREFIX, StepAttributes, StepExit, reply_step
 from ._events import RunEvent
-from ._exceptions import RunCancelled, RunFailed, RunFinished, SteadError, UsageError, WaitTimeout
+from ._exceptions import (
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    SteadError,
+    UsageError,
+    WaitTimeout,
+    WorkflowExited,
+)
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -85,7 +93,8 @@ class ErrorInfo:
     details: str | None = None
     """The traceback, where one was recorded."""
     data: dict[str, Any] | None = None
-    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal)."""
+    """The error as data, for stead's errors that carry some (``SteadError.error_data``: a budget refusal) and
+    for an exit (``{"exit_code": ...}``)."""
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -97,6 +106,8 @@ class ErrorInfo:
             import traceback as tb
 
             details = "".join(tb.format_exception(error)).rstrip()
+        if isinstance(error, StepExit):  # what the step's code raised, as the user wrote it
+            return cls("SystemExit", str(error), details, WorkflowExited.exit_data(error.code))
         data = error.error_data() if isinstance(error, SteadError) else None
         return cls(type(error).__name__, str(error), details, data)
 
@@ -221,7 +232,7 @@ def result_of(info: RunInfo, workflow: Workflow[..., R] | None = None) -> R:
     if info.status is RunStatus.CANCELLED:
         raise RunCancelled(info.run_id)
     error = info.error or ErrorInfo("Error", "unknown failure")
-    raise RunFailed(info.run_id, error.type, error.message, error.details)
+    raise RunFailed(info.run_id, error.type, error.message, error.details, error.data)
 
 
 WaitUntil = Literal["finished", "waiting", "suspended"]

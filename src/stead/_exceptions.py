@@ -180,12 +180,21 @@ class RunError(SteadError):
 class RunFailed(RunError):
     """The run ended with an error. ``error_type`` and ``message`` describe the original exception."""
 
-    def __init__(self, run_id: str, error_type: str, message: str, details: str | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        error_type: str,
+        message: str,
+        details: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"run {run_id!r} failed: {error_type}: {message}")
         self.run_id = run_id
         self.error_type = error_type
         self.message = message
         self.details = details
+        self.data = data
+        """The error as data, where it has some (``WorkflowExited``: ``{"exit_code": ...}``)."""
 
 
 class RunCancelled(RunError):
@@ -318,16 +327,27 @@ class LeaseLost(SteadInterrupt):
 
 
 class WorkflowExited(RunError):
-    """Workflow code called ``exit()`` / ``sys.exit()`` (raised ``SystemExit``): the run fails with this error.
+    """Workflow code, or a step or tool it called, called ``exit()`` / ``sys.exit()`` (raised ``SystemExit``): the
+    run fails with this error. ``code`` is the exit code, also journaled as the error's data (``exit_code``).
 
     ``SystemExit`` ends a program; inside a run it would end the worker with every run it holds, so stead ends
     only the run, and says so.
     """
 
-    def __init__(self, code: object = None) -> None:
+    def __init__(self, code: object = None, step: str | None = None) -> None:
         called = "exit()" if code is None else f"exit({code!r})"
+        who = "workflow code" if step is None else f"step {step!r}"
         super().__init__(
-            f"workflow code called {called} (SystemExit, exit code {code!r}); the run ends as failed. "
+            f"{who} called {called} (SystemExit, exit code {code!r}); the run ends as failed. "
             "Return a value or raise an exception to end a run"
         )
         self.code = code
+        self.step = step
+
+    def error_data(self) -> dict[str, Any]:
+        return self.exit_data(self.code)
+
+    @staticmethod
+    def exit_data(code: object) -> dict[str, Any]:
+        """An exit code as JSON data: ``None``, a number or a string as they are, anything else as its text."""
+        return {"exit_code": code if code is None or isinstance(code, int | str) else str(code)}

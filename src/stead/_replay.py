@@ -18,9 +18,17 @@ from typing import Any
 
 from . import _integrations as integrations
 from . import _serde
-from ._context import Scope, StepAttributes, StepCall, derived_random, derived_uuid4, enter_scope
+from ._context import (
+    Scope,
+    StepAttributes,
+    StepCall,
+    derived_random,
+    derived_uuid4,
+    enter_scope,
+    step_failure,
+)
 from ._engine import ErrorInfo, RunInfo, RunStatus, StepInfo
-from ._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
+from ._exceptions import NonDeterminismError, UsageError, WaitTimeout
 from ._workflow import Workflow
 
 __all__ = [
@@ -162,7 +170,7 @@ class ReplayRuntime:
             return step.result
         if step.status == "failed" and step.error is not None:
             error = step.error
-            raise StepFailed(call.name, error.type, error.message, step.attempts, error.data)
+            raise step_failure(call.name, error.type, error.message, step.attempts, error.data)
         raise _EndOfHistory()  # under way when recorded
 
     async def sleep(self, scope: Scope, seconds: float) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from . import _observe, _serde
-from ._context import StepCall, current_scope
+from ._context import StepCall, StepExit, current_scope
 from ._exceptions import InvalidArguments, UsageError
 from ._retry import RetryPolicy
 
@@ -260,9 +260,13 @@ async def _attempt(call: StepCall) -> Any:
         coro = call.fn(*call.args, **call.kwargs)
     else:
         coro = asyncio.to_thread(call.fn, *call.args, **call.kwargs)
-    if call.timeout is None:
-        return await coro
-    return await asyncio.wait_for(coro, call.timeout)
+    try:
+        if call.timeout is None:
+            return await coro
+        return await asyncio.wait_for(coro, call.timeout)
+    except SystemExit as exc:
+        # Would end the worker (and every run it holds): the engine records it as the step's error instead.
+        raise StepExit(exc.code) from exc
 
 
 # -- running steps by name, on workers that did not start them ------------------------------------------------

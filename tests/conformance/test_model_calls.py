@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
@@ -207,6 +208,69 @@ async def test_hooks_do_not_fire_again_for_replayed_work(
         "agent:end",
     ]
     assert hook_log == uncrashed, "hooks fired again for work the journal answered"
+
+
+@dataclass
+class Notes:
+    agents: list[str] = field(default_factory=list)
+    llm_calls: int = 0
+    tools: list[str] = field(default_factory=list)
+    final: str | None = None
+
+
+class Noting(RunHooks[Notes]):
+    async def on_agent_start(self, context: RunContextWrapper[Notes], agent: Agent[Notes]) -> None:
+        hook_log.append("agent_start")
+        context.context.agents.append(agent.name)
+
+    async def on_llm_start(
+        self, context: RunContextWrapper[Notes], agent: Agent[Notes], system_prompt: Any, input_items: Any
+    ) -> None:
+        hook_log.append("llm_start")
+        context.context.llm_calls += 1
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Notes], agent: Agent[Notes], tool: Any, result: object
+    ) -> None:
+        hook_log.append("tool_end")
+        context.context.tools.append(f"{tool.name}={result}")
+
+    async def on_agent_end(self, context: RunContextWrapper[Notes], agent: Agent[Notes], output: Any) -> None:
+        hook_log.append("agent_end")
+        context.context.final = str(output)
+
+
+@stead.workflow
+async def noted(prompt: str) -> dict[str, Any]:
+    agent = Agent[Notes](name="Weather", instructions="Answer.", tools=[get_weather], model="gpt-4o-mini")
+    notes = Notes()
+    await Runner.run(agent, prompt, context=notes, hooks=Noting())
+    fail_once("noted")
+    return asdict(notes)
+
+
+async def test_context_changes_made_by_hooks_survive_a_replay(
+    engine: stead.Engine, fake_openai: FakeModels
+) -> None:
+    fake_openai([Reply(ToolCall("get_weather", {"city": "Lima"})), Reply(Text("Warm."))])
+    armed["noted"] = True
+    handle = await engine.start(noted, "weather in Lima?")
+    async with engine.worker([noted]):
+        with pytest.raises(stead.RunFailed):
+            await handle.result(timeout=60)
+        await engine.reopen(handle.run_id)
+        notes = await handle.result(timeout=60)
+    assert notes == {
+        "agents": ["Weather"],
+        "llm_calls": 2,
+        "tools": ["get_weather=sunny in Lima"],
+        "final": "Warm.",
+    }
+    assert hook_log == ["agent_start", "llm_start", "tool_end", "llm_start", "agent_end"], "hooks fired again"
+    hooks = [s.name for s in await engine.steps(handle.run_id) if s.kind == "hook"]
+    assert sorted(hooks) == sorted(
+        f"hook:run.on_{h}" for h in ["agent_start", "llm_start", "tool_end", "llm_start", "agent_end"]
+    )
 
 
 class Forecast(BaseModel):

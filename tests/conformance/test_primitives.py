@@ -1,14 +1,18 @@
-"""What porting code reaches for: the run id, and random draws that replay (both engines)."""
+"""What porting code reaches for: the run id, random draws that replay, exit(), requests (both engines)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from typing import Any
 
 import pytest
+from agents import Agent, Runner, function_tool
 
 import stead
+from stead.testing import FakeRequest, Reply, Text, ToolCall
+from stead.testing.pytest import FakeModels
 
 _first_execution: dict[str, Any] = {}
 _allowed = asyncio.Event()
@@ -112,6 +116,82 @@ async def test_exit_in_workflow_code_fails_the_run_and_spares_the_worker(
     assert failed.value.error_type == "WorkflowExited"
     assert f"workflow code called {called} (SystemExit" in failed.value.message
     assert (await engine.get(handle.run_id)).status is stead.RunStatus.FAILED
+
+
+exits: Counter[str] = Counter()
+
+
+@stead.step
+async def quits(code: int) -> int:
+    exits["quits"] += 1
+    if not _allowed.is_set():
+        sys.exit(code)
+    return code
+
+
+@function_tool
+def give_up(reason: str) -> str:
+    """Stop everything."""
+    exits["give_up"] += 1
+    if not _allowed.is_set():
+        exit(f"giving up: {reason}")
+    return "carried on"
+
+
+@stead.workflow
+async def exits_in(where: str) -> str:
+    if where == "step":
+        return f"step returned {await quits(7)}"
+    agent = Agent(name="Quitter", instructions="Use the tool.", tools=[give_up], model="gpt-4o-mini")
+    return str((await Runner.run(agent, "go")).final_output)
+
+
+def quitter(request: FakeRequest) -> Reply:
+    if request.last_tool_outputs:
+        return Reply(Text(f"saw: {request.last_tool_outputs[0].output}"))
+    return Reply(ToolCall("give_up", {"reason": "tired"}))
+
+
+@pytest.mark.parametrize(
+    ("where", "step", "code", "fixed"),
+    [
+        ("step", "quits", 7, "step returned 7"),
+        ("tool", "tool:give_up", "giving up: tired", "saw: carried on"),
+    ],
+)
+async def test_exit_in_a_step_or_tool_fails_the_run_at_that_step(
+    engine: stead.Engine, fake_openai: FakeModels, where: str, step: str, code: Any, fixed: str
+) -> None:
+    server = fake_openai(quitter)
+    _allowed.clear()
+    exits.clear()
+    handle = await engine.start(exits_in, where)
+    async with engine.worker([exits_in, calls_exit]):
+        with pytest.raises(stead.RunFailed) as failed:
+            await handle.result(timeout=60)
+        # The worker lives on: it still runs other runs.
+        other = await engine.start(calls_exit, "none")
+        with pytest.raises(stead.RunFailed, match="WorkflowExited"):
+            await other.result(timeout=60)
+    assert failed.value.error_type == "WorkflowExited"
+    assert f"step {step!r} called exit({code!r}) (SystemExit" in failed.value.message
+    assert failed.value.data == {"exit_code": code}
+    (recorded,) = [s for s in await engine.steps(handle.run_id) if s.name == step]
+    assert recorded.status == "failed"
+    # Not retried: no earlier attempt ended with the exit (an attempt Temporal lost on a starved worker may).
+    assert [e.type for e in recorded.attempt_errors if e.type == "SystemExit"] == [], "an exit was retried"
+    assert recorded.error is not None and (recorded.error.type, recorded.error.message) == (
+        "SystemExit",
+        str(code),
+    )
+    # Fixed, the run resumes at that step; the model call before it is not repeated.
+    _allowed.set()
+    requests, before = len(server.requests), sum(exits.values())
+    await engine.reopen(handle.run_id)
+    async with engine.worker([exits_in]):
+        assert await handle.result(timeout=60) == fixed
+    assert sum(exits.values()) == before + 1
+    assert len(server.requests) == requests + (1 if where == "tool" else 0)
 
 
 # -- requests: a call into a running run, answered by the run ---------------------------------------------------

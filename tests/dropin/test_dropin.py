@@ -133,6 +133,9 @@ async def finish(engine: stead.Engine, run_id: str, worker: subprocess.Popen[str
         try:
             return await engine.handle(run_id).result(timeout=30)
         except stead.RunFailed as exc:
+            if exc.error_type == "WorkflowExited" and exc.data is not None:
+                # The program's SystemExit: stead ends the run with it (exit code and all), never the worker.
+                return failed(SystemExit(exc.data["exit_code"]))
             return {"error": exc.error_type, "message": exc.message}
     return {"stuck": (await engine.get(run_id)).status.value}
 

@@ -4,6 +4,11 @@ A run that resumes after a crash (or a suspension, or ``stead resume``) re-execu
 SDK's runner calls the hooks again for every model and tool call the journal answers. Those calls already fired
 in the execution that made them, so the hooks seen across a crash and a resume are those of an uncrashed run.
 The engine's ``replaying`` flag (``stead._observe.replaying``) says when the code re-executes earlier work.
+
+A hook may change the run context (a dataclass, a pydantic model or a dict given as ``context=``); a quiet hook
+would lose that change on replay. In such runs each hook call is a journaled step (kind ``hook``) that runs the
+hook and records the fields it changed: on replay the step gives the changes back at the same point of the run,
+and the hook does not run again.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from typing import Any
 
 from agents import Agent, AgentHooks, RunHooks
 
-from .._context import current_scope
+from .._context import StepAttributes, StepCall, current_scope
 from .._observe import replaying
+from .._retry import RetryPolicy
+from ._identity import current_agent_run
+from ._toolcall import apply_context, changes_since, context_fields, has_fields
 
 __all__ = ["quiet_agent_hooks", "quiet_run_hooks"]
 
@@ -43,20 +51,55 @@ def _replayed() -> bool:
     return scope is not None and replaying(scope.runtime)
 
 
-def _quiet(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+_ONCE = RetryPolicy(max_attempts=1)
+"""A hook's error ends the run, as under the plain SDK: it is not retried."""
+
+
+def _quiet(method: Callable[..., Awaitable[Any]], hook: str) -> Callable[..., Awaitable[Any]]:
     async def call(*args: Any, **kwargs: Any) -> Any:
-        if _replayed():
-            return None
-        return await method(*args, **kwargs)
+        scope = current_scope()
+        run = current_agent_run()
+        wrapper = args[0] if args else kwargs.get("context")
+        context = getattr(wrapper, "context", None)
+        if scope is None or run is None or not has_fields(context):
+            if _replayed():
+                return None
+            return await method(*args, **kwargs)
+        agent = args[1] if len(args) > 1 else kwargs.get("agent")
+        agent_name = getattr(agent, "name", None)
+
+        async def fire() -> dict[str, Any]:
+            before = context_fields(context)
+            await method(*args, **kwargs)
+            return changes_since(before, context)
+
+        step = StepCall(
+            name=f"hook:{hook}",
+            fn=fire,
+            retry=_ONCE,
+            kind="hook",
+            summary=f"hook · {hook}" + (f" · {agent_name}" if agent_name else ""),
+            attributes=StepAttributes(agent=agent_name if isinstance(agent_name, str) else None),
+            position=run.hook_position(hook, getattr(wrapper, "tool_call_id", None)),
+        )
+        changes = await scope.runtime.execute_step(scope, step)
+        apply_context(context, changes if isinstance(changes, dict) else {})
+        return None
 
     return call
+
+
+def _overrides(hooks: Any, base: type, name: str) -> bool:
+    """Whether ``hooks`` has its own ``name`` (the base class's do nothing: no step for them)."""
+    return getattr(type(hooks), name, None) is not getattr(base, name, None) or name in vars(hooks)
 
 
 class _QuietRunHooks(RunHooks[Any]):
     def __init__(self, inner: RunHooks[Any]) -> None:
         self.inner = inner
         for name in _RUN_HOOKS:
-            setattr(self, name, _quiet(getattr(inner, name)))
+            if _overrides(inner, RunHooks, name):
+                setattr(self, name, _quiet(getattr(inner, name), f"run.{name}"))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -66,7 +109,8 @@ class _QuietAgentHooks(AgentHooks[Any]):
     def __init__(self, inner: AgentHooks[Any]) -> None:
         self.inner = inner
         for name in _AGENT_HOOKS:
-            setattr(self, name, _quiet(getattr(inner, name)))
+            if _overrides(inner, AgentHooks, name):
+                setattr(self, name, _quiet(getattr(inner, name), f"agent.{name}"))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

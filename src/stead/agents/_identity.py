@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._context import Scope, enter_scope
 
@@ -28,6 +28,7 @@ __all__ = [
 class AgentRun:
     id: str
     model_calls: int = 0
+    hook_calls: dict[str, int] = field(default_factory=dict)
 
     def next_model_position(self) -> str:
         self.model_calls += 1
@@ -35,6 +36,13 @@ class AgentRun:
 
     def tool_position(self, call_id: str) -> str:
         return f"{self.id}/{call_id}"
+
+    def hook_position(self, hook: str, call_id: str | None = None) -> str:
+        """A lifecycle hook's call: tool hooks by their tool call (they run concurrently), the others by the
+        model calls made before them (the run loop calls them in order)."""
+        key = f"{call_id}/hook:{hook}" if call_id else f"hook:{self.model_calls}:{hook}"
+        count = self.hook_calls[key] = self.hook_calls.get(key, 0) + 1
+        return f"{self.id}/{key}" if count == 1 else f"{self.id}/{key}#{count}"
 
 
 _current: contextvars.ContextVar[AgentRun | None] = contextvars.ContextVar("stead_agent_run", default=None)

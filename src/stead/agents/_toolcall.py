@@ -44,8 +44,10 @@ __all__ = [
     "OnBug",
     "ToolOptions",
     "apply_context",
+    "changes_since",
     "context_fields",
     "context_type_name",
+    "has_fields",
     "implementation_of",
     "is_transient",
     "options_for",
@@ -244,6 +246,18 @@ def context_fields(context: Any) -> dict[str, Any]:
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in after.items() if k not in before or before[k] != v}
+
+
+def has_fields(context: Any) -> bool:
+    """Whether the run context is one whose changes stead journals (a dataclass, a pydantic model, a dict)."""
+    return isinstance(context, BaseModel | dict) or (
+        dataclasses.is_dataclass(context) and not isinstance(context, type)
+    )
+
+
+def changes_since(before: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The fields of ``context`` that differ from ``before`` (what :func:`context_fields` gave earlier)."""
+    return _changes(before, context_fields(context))
 
 
 def _field_types(cls: type) -> dict[str, Any]:

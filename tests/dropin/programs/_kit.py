@@ -44,7 +44,8 @@ class Program:
     expect: dict[str, Any] = field(default_factory=dict)
     """Part of the oracle's outcome, written down by hand: the plain SDK run must give it."""
     isolated: bool = False
-    """Ends the process it runs in (today): the harness gives it worker processes of its own."""
+    """Ends the process it runs in: the harness gives it worker processes of its own (none does today: stead
+    turns ``exit()`` in a run into the run's failure)."""
     xfail: dict[str, str] = field(default_factory=dict)
     """``"way/engine"`` -> the issue 13 point that makes it differ today."""
 
@@ -65,7 +66,6 @@ ISSUE = {
     "13.5t": "issue 13.5: sessions on Temporal (in-memory SQLiteSession and session.get_items() in workflow code)",
     "13.6": "issue 13.6: an MCP server opened in workflow code does not work on the Temporal engine",
     "13.7": "issue 13.7: lifecycle hooks fire again for work answered from the journal",
-    "13.8": "issue 13.8: SystemExit in workflow code takes the worker down and leaves the run running",
 }
 
 

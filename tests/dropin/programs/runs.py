@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from stead.testing import FakeRequest, ReplyLike, ToolCall
 
-from ._kit import ISSUE, effect, plain, program, tag, user_texts
+from ._kit import effect, plain, program, tag, user_texts
 
 # -- streaming text: accumulate the deltas, as the stream_text example prints them -----------------------------
 
@@ -288,14 +288,7 @@ def exit_script(agent: str, request: FakeRequest) -> ReplyLike:
 @program(
     "system_exit",
     exit_script,
-    isolated=True,
     expect={"error": "SystemExit", "message": "report sent, nothing more to do"},
-    xfail={
-        "workflow/temporal": ISSUE["13.8"],
-        "crash/temporal": ISSUE["13.8"],
-        "workflow/sqlite": ISSUE["13.8"],
-        "crash/sqlite": ISSUE["13.8"],
-    },
 )
 async def system_exit() -> dict[str, Any]:
     for name in ("draft", "send"):

@@ -1,4 +1,5 @@
-"""Programs whose tools return typed values or change the run context, and tool_use_behavior variants."""
+"""Programs whose tools return typed values or whose tools and hooks change the run context, and tool_use_behavior
+variants."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from typing import Any
 
 from agents import (
     Agent,
+    AgentHooks,
     FunctionToolResult,
     ModelSettings,
     RunContextWrapper,
+    RunHooks,
     Runner,
     StopAtTools,
+    Tool,
     ToolsToFinalOutputResult,
     function_tool,
     handoff,
@@ -296,3 +300,155 @@ async def cart() -> dict[str, Any]:
     basket = Cart()
     result = await Runner.run(agent, "An apple and a pear, please.", context=basket)
     return {"final": result.final_output, "cart": asdict(basket)}
+
+
+# -- lifecycle hooks that keep their notes in the run context (after the SDK's lifecycle example) ----------------
+
+
+class Journey(BaseModel):
+    """What the hooks saw, kept in a pydantic context."""
+
+    agents: list[str] = []
+    llm_calls: int = 0
+    tools: list[str] = []
+    results: dict[str, str] = {}
+    handoffs: list[str] = []
+    final: str | None = None
+
+
+class JourneyHooks(RunHooks[Journey]):
+    async def on_agent_start(self, context: RunContextWrapper[Journey], agent: Agent[Journey]) -> None:
+        effect(f"hook_context:agent_start {agent.name}")
+        context.context.agents.append(agent.name)
+
+    async def on_llm_start(
+        self, context: RunContextWrapper[Journey], agent: Agent[Journey], system_prompt: Any, input_items: Any
+    ) -> None:
+        effect(f"hook_context:llm_start {agent.name}")
+        context.context.llm_calls += 1
+
+    async def on_tool_start(
+        self, context: RunContextWrapper[Journey], agent: Agent[Journey], tool: Tool
+    ) -> None:
+        effect(f"hook_context:tool_start {tool.name}")
+        context.context.tools.append(tool.name)
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Journey], agent: Agent[Journey], tool: Tool, result: object
+    ) -> None:
+        effect(f"hook_context:tool_end {tool.name}")
+        context.context.results[tool.name] = str(result)
+
+    async def on_handoff(
+        self, context: RunContextWrapper[Journey], from_agent: Agent[Journey], to_agent: Agent[Journey]
+    ) -> None:
+        effect(f"hook_context:handoff {to_agent.name}")
+        context.context.handoffs.append(f"{from_agent.name} -> {to_agent.name}")
+
+    async def on_agent_end(
+        self, context: RunContextWrapper[Journey], agent: Agent[Journey], output: Any
+    ) -> None:
+        effect(f"hook_context:agent_end {agent.name}")
+        context.context.final = str(output)
+
+
+@dataclass
+class Tally:
+    """What an agent's own hooks count, in a dataclass context."""
+
+    starts: int = 0
+    ends: int = 0
+    used: list[str] = field(default_factory=list)
+
+
+class TallyHooks(AgentHooks[Tally]):
+    async def on_start(self, context: RunContextWrapper[Tally], agent: Agent[Tally]) -> None:
+        effect(f"hook_context:tally start {agent.name}")
+        context.context.starts += 1
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Tally], agent: Agent[Tally], tool: Any, result: object
+    ) -> None:
+        effect(f"hook_context:tally tool_end {tool.name}")
+        context.context.used.append(f"{tool.name}={result}")
+
+    async def on_end(self, context: RunContextWrapper[Tally], agent: Agent[Tally], output: Any) -> None:
+        effect(f"hook_context:tally end {agent.name}")
+        context.context.ends += 1
+
+
+@function_tool
+def pick_number(max: int) -> int:
+    """A number from 0 to max."""
+    effect("hook_context:pick_number")
+    return 37
+
+
+@function_tool
+def double(x: int) -> int:
+    """x times two."""
+    effect("hook_context:double")
+    return x * 2
+
+
+def hook_context_script(agent: str, request: FakeRequest) -> ReplyLike:
+    names = [o.name for o in request.tool_outputs]
+    if agent == "start":
+        if "pick_number" in names:
+            return ToolCall("transfer_to_double_agent", {}, call_id="call_hook_context_2")
+        return ToolCall("pick_number", {"max": 50}, call_id="call_hook_context_1")
+    if agent == "double":
+        if "double" in names:
+            return "74"
+        return ToolCall("double", {"x": 37}, call_id="call_hook_context_3")
+    if "double" in names:
+        return "Doubled twice: 148"
+    return ToolCall("double", {"x": 74}, call_id="call_hook_context_4")
+
+
+@program(
+    "hook_context",
+    hook_context_script,
+    park_after=5,
+    expect={
+        "journey": {
+            "agents": ["Start Agent", "Double Agent"],
+            "llm_calls": 4,
+            "tools": ["pick_number", "double"],
+            "results": {"pick_number": "37", "double": "74"},
+            "handoffs": ["Start Agent -> Double Agent"],
+            "final": "74",
+        },
+        "tally": {"starts": 1, "ends": 1, "used": ["double=148"]},
+    },
+)
+async def hook_context() -> dict[str, Any]:
+    doubler = Agent[Journey](
+        name="Double Agent",
+        instructions=tag("hook_context", "double", "Double the number."),
+        tools=[double],
+        model="gpt-4o-mini",
+    )
+    start = Agent[Journey](
+        name="Start Agent",
+        instructions=tag("hook_context", "start", "Pick a number, then hand it to the doubler."),
+        tools=[pick_number],
+        handoffs=[doubler],
+        model="gpt-4o-mini",
+    )
+    journey = Journey()
+    first = await Runner.run(start, "Pick a number and double it.", context=journey, hooks=JourneyHooks())
+    counter = Agent[Tally](
+        name="Counter",
+        instructions=tag("hook_context", "counter", "Double the number again."),
+        tools=[double],
+        hooks=TallyHooks(),
+        model="gpt-4o-mini",
+    )
+    tally = Tally()
+    second = await Runner.run(counter, f"Double {first.final_output}.", context=tally)
+    return {
+        "final": [first.final_output, second.final_output],
+        "journey": journey.model_dump(),
+        "tally": asdict(tally),
+    }

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import _serde
-from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow
+from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow, step_failure
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import NonDeterminismError, SteadInterrupt, StepFailed, WaitTimeout
+from ..._exceptions import NonDeterminismError, SteadInterrupt, WaitTimeout
 from ..._limits import limiter_scope
 from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
@@ -188,7 +188,7 @@ class JournalRun:
             if row.status == "failed":
                 await self.gate.deliver(row.delivered)
                 error = ErrorInfo.from_json(row.error_json or "{}")
-                raise StepFailed(call.name, error.type, error.message, row.attempts, error.data)
+                raise step_failure(call.name, error.type, error.message, row.attempts, error.data)
             attempt = row.attempts  # it was running when the worker stopped: that attempt counts
             started = row.started_at
         self.in_flight += 1
@@ -263,7 +263,7 @@ class JournalRun:
                     ),
                     upsert=show or row is not None,
                 )
-                raise StepFailed(call.name, info.type, info.message, attempt, info.data) from exc
+                raise step_failure(call.name, info.type, info.message, attempt, info.data) from exc
             data, text = _serde.step_result(call.name, value)
             self.flush_events()  # what the attempt streamed, before the step counts as done
             await self._write_delivered(

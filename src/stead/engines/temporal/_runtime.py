@@ -43,10 +43,17 @@ from ..._context import (
     derived_uuid4,
     replied_request,
     scoped_task_factory,
+    step_failure,
     workflow_code,
 )
 from ..._context import scope_var as current_scope_var
-from ..._exceptions import NonDeterminismError, StepFailed, UsageError, WaitTimeout
+from ..._exceptions import (
+    NonDeterminismError,
+    SteadError,
+    StepFailed,
+    UsageError,
+    WaitTimeout,
+)
 from ..._replay import diverged_inputs, kept_args
 from ..._retry import RetryPolicy
 from ..._workflow import Workflow, find_step
@@ -265,7 +272,7 @@ class TemporalRun:
                 self._check(asked, details)
             attempts = int(details.get("attempt", 1))
             data = details.get("data")
-            return StepFailed(
+            return step_failure(
                 call.name,
                 cause.type or "Error",
                 cause.message,
@@ -563,10 +570,11 @@ async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Se
             raise error from None
         run.flush()
         done("failed")
-        text = "".join(traceback.format_exception(error)).rstrip()
-        raise ApplicationError(
-            str(error), {"traceback": text}, type=type(error).__name__, non_retryable=True
-        ) from None
+        details: dict[str, Any] = {"traceback": "".join(traceback.format_exception(error)).rstrip()}
+        data = error.error_data() if isinstance(error, SteadError) else None
+        if data is not None:
+            details["data"] = data
+        raise ApplicationError(str(error), details, type=type(error).__name__, non_retryable=True) from None
 
 
 def workflow_class(wf: Workflow[..., Any], serving: Serving) -> type:
