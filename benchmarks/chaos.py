@@ -272,6 +272,7 @@ async def chaos_loop(
     background: set[asyncio.Task[None]] = set()
     # The event at which each rarer fault is due; it happens at the first event from then on where it can.
     due = {"server-kill": 4, "disk-full": 2, "lock": 6}
+    every = args.rare_every
     events = 0
 
     def later(coro: Any) -> None:
@@ -288,16 +289,16 @@ async def chaos_loop(
         events += 1
         alive = workers.serving(args.min_serve)
         if "server-kill" in faults and server is not None and events >= due["server-kill"]:
-            due["server-kill"] = events + 8
+            due["server-kill"] = events + every
             server.kill()
             figures.server_kills += 1
             await server.start()
         elif "disk-full" in faults and db is not None and events >= due["disk-full"] and alive:
-            due["disk-full"] = events + 8
+            due["disk-full"] = events + every
             figures.disk_full += 1
             later(disk_full(rng.choice(alive), 3.0))
         elif "lock" in faults and db is not None and events >= due["lock"]:
-            due["lock"] = events + 8
+            due["lock"] = events + every
             figures.locks += 1
             later(hold_lock(db, BUSY_TIMEOUT + 2.0))
         elif "kill" in faults and len(alive) >= 2:  # one that serves is spared: a start takes seconds here
@@ -305,7 +306,20 @@ async def chaos_loop(
             figures.kills += 1
         while len(workers.alive()) < args.workers:
             workers.spawn()
+        if args.hold and not args.hold.exists() and held_faults_done(faults, figures):
+            args.hold.touch()
     await asyncio.gather(*background)
+
+
+def held_faults_done(faults: set[str], figures: Figures) -> bool:
+    """Whether each chaos fault of the run (``--hold``) happened at least once."""
+    seen = {
+        "kill": figures.kills,
+        "disk-full": figures.disk_full,
+        "lock": figures.locks,
+        "server-kill": figures.server_kills,
+    }
+    return all(count > 0 for kind, count in seen.items() if kind in faults)
 
 
 async def get_retrying(engine: stead.Engine, run_id: str) -> stead.RunInfo:
@@ -380,6 +394,9 @@ async def main(args: argparse.Namespace) -> int:
     effects.mkdir(parents=True, exist_ok=True)
     logs.mkdir(exist_ok=True)
     os.environ["CHAOS_EFFECTS"] = str(effects)
+    if args.hold:
+        args.hold = workdir / "faults-done"
+        os.environ["CHAOS_HOLD"] = str(args.hold)
     os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # no exporter may reach out to OpenAI
 
     model = Model(faults, args.fault_rate, rng)
@@ -495,6 +512,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--dir", help="work directory (default a new temporary one, kept for inspection)")
+    parser.add_argument(
+        "--rare-every",
+        type=int,
+        default=8,
+        metavar="N",
+        help="a full disk, a lock or a server kill at most every N chaos events each (default 8)",
+    )
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="runs do not finish before every kind of chaos fault happened once (short runs: the CI version)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line too")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.workers < 1:

@@ -70,8 +70,17 @@ def report(text: str) -> str:
     return f"REPORT | {text}"
 
 
+async def _held() -> None:
+    """With CHAOS_HOLD set (``--hold``), the last step waits until that file exists: the chaos loop makes it once
+    each kind of fault happened, so a short run cannot finish before its faults."""
+    hold = os.environ.get("CHAOS_HOLD")
+    while hold and not os.path.exists(hold):  # noqa: ASYNC110, ASYNC240 (a file: the signal comes from another process)
+        await asyncio.sleep(0.1)
+
+
 @stead.step
 async def file_report(run: str, text: str) -> str:
+    await _held()
     await _work(run, "step", "file_report")
     return report(text)
 

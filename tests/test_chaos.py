@@ -22,7 +22,7 @@ SCRIPT = procs.ROOT / "benchmarks" / "chaos.py"
 def test_runs_survive_kills_fault_storms_a_full_disk_and_a_lock(tmp_path: Path) -> None:
     proc = procs.popen(
         [sys.executable, str(SCRIPT), "--engine", "sqlite", "--runs", "4", "--seconds", "100"]
-        + ["--seed", "7", "--dir", str(tmp_path), "--json"],
+        + ["--seed", "7", "--dir", str(tmp_path), "--json", "--hold"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

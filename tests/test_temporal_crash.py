@@ -59,7 +59,9 @@ async def test_kill_a_worker_mid_step_then_a_new_worker_finishes_within_seconds(
         await engine.close()
 
     assert result == [i * i + len("seq") for i in range(n)]
-    assert took < 10, f"the new worker took {took:.1f}s to finish the run"
+    # What bounds it: the heartbeat timeout (4 s) that shows the killed attempt lost, the sticky queue's timeout and a
+    # worker's start, seconds each on a busy machine; waiting for a step's timeout instead would take minutes.
+    assert took < 20, f"the new worker took {took:.1f}s to finish the run"
     counts = log_counts(log)
     for i in range(k):
         assert counts[f"start seq:{i}"] == 1, f"step {i} ran again after the crash"
