@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# Test files run in parallel processes (pytest-xdist), a file's tests together: most tests wait on processes.
+WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(WORKERS) --dist loadfile
 
 .PHONY: install lint typecheck test test-fast bench demo clean
 
@@ -21,10 +24,10 @@ typecheck: install
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(PY) benchmarks/bench_core.py
