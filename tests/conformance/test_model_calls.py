@@ -273,6 +273,30 @@ async def test_context_changes_made_by_hooks_survive_a_replay(
     )
 
 
+class Failing(RunHooks[Notes]):
+    async def on_agent_start(self, context: RunContextWrapper[Notes], agent: Agent[Notes]) -> None:
+        hook_log.append("agent_start")
+        raise ValueError("the hook is broken")
+
+
+@stead.workflow
+async def failing_hook(prompt: str) -> str:
+    agent = Agent[Notes](name="Weather", instructions="Answer.", model="gpt-4o-mini")
+    result = await Runner.run(agent, prompt, context=Notes(), hooks=Failing())
+    return str(result.final_output)
+
+
+async def test_an_error_in_a_hook_ends_the_run_at_once(engine: stead.Engine, fake_openai: FakeModels) -> None:
+    server = fake_openai([Reply(Text("Warm."))])
+    handle = await engine.start(failing_hook, "weather?")
+    async with engine.worker([failing_hook]):
+        with pytest.raises(stead.RunFailed) as failed:
+            await handle.result(timeout=60)
+    assert "the hook is broken" in str(failed.value)
+    assert hook_log == ["agent_start"], "a hook's own error is not retried (the plain SDK raises it at once)"
+    assert server.requests == []
+
+
 class Forecast(BaseModel):
     city: str
     high: int

@@ -51,8 +51,9 @@ def _replayed() -> bool:
     return scope is not None and replaying(scope.runtime)
 
 
-_ONCE = RetryPolicy(max_attempts=1)
-"""A hook's error ends the run, as under the plain SDK: it is not retried."""
+_ONCE = RetryPolicy(max_attempts=5, non_retryable=(Exception,))
+"""A hook's own error ends the run, as under the plain SDK: it is not retried. An attempt lost with its worker
+(on Temporal a heartbeat timeout) is: the hook did not finish, it runs again."""
 
 
 def _quiet(method: Callable[..., Awaitable[Any]], hook: str) -> Callable[..., Awaitable[Any]]:
