@@ -57,6 +57,7 @@ PUBLIC = {
         "Step",
         "StepAttributes",
         "StepFailed",
+        "StepLost",
         "StepInfo",
         "TokenUsage",
         "UsageError",

@@ -69,6 +69,14 @@ class Attempt:
     """``sink(kind, position, attempt, data)``, provided by the engine."""
     progress: ProgressKeeper | None = None
     """Where the step's progress is kept for its later attempts (None: the engine keeps none)."""
+    raised: int = 0
+    """Earlier attempts of the step that raised. The others before this one were lost with their worker: they do
+    not count against ``RetryPolicy.max_attempts`` (``counted`` is this attempt's number in that budget)."""
+
+    @property
+    def counted(self) -> int:
+        """This attempt's number among the attempts the retry policy counts (1-based)."""
+        return self.raised + 1
 
 
 _current: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("stead_attempt", default=None)

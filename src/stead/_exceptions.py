@@ -20,6 +20,7 @@ and control flow that user code must not swallow::
         ├── RunFailed
         ├── RunCancelled
         ├── StepFailed
+        ├── StepLost                a step kept stopping its workers
         ├── WaitTimeout
         ├── NonDeterminismError
         ├── BudgetExceeded
@@ -53,6 +54,7 @@ __all__ = [
     "SteadError",
     "SteadInterrupt",
     "StepFailed",
+    "StepLost",
     "UsageError",
     "WaitTimeout",
     "WorkflowExited",
@@ -222,6 +224,27 @@ class StepFailed(RunError):
         self.attempts = attempts
         self.data = data
         """The step's error as data, where it was a stead error that has some (``SteadError.error_data``)."""
+
+
+class StepLost(RunError):
+    """A step's attempts were cut short by their worker stopping (``kill -9``, out of memory, a lost machine) more
+    often than its ``RetryPolicy.max_lost_attempts`` allows: the step may be what kills its workers.
+
+    The step fails with this as its error (``StepFailed.error_type == "StepLost"``); once the cause is found,
+    ``stead resume`` runs it again with a fresh allowance.
+    """
+
+    def __init__(self, step: str, lost: int) -> None:
+        super().__init__(
+            f"{lost} attempt(s) of step {step!r} were cut short by their worker stopping (killed, out of memory, "
+            "crashed); the step may be what stops its workers. Look at the workers' logs and their memory, fix "
+            "the cause, then `stead resume` the run (or raise RetryPolicy.max_lost_attempts)"
+        )
+        self.step = step
+        self.lost = lost
+
+    def error_data(self) -> dict[str, Any] | None:
+        return {"step": self.step, "lost": self.lost}
 
 
 class WaitTimeout(RunError, TimeoutError):

@@ -38,11 +38,18 @@ class RetryPolicy:
     non_retryable: tuple[type[BaseException] | str, ...] = field(default=())
     """Exception types (or their class names) that fail the step at once."""
 
+    max_lost_attempts: int = 25
+    """Attempts cut short by their worker stopping (``kill -9``, out of memory, a lost machine) before the step
+    fails with ``StepLost``. They do not count against ``max_attempts``, which counts the attempts that raised;
+    this bound stops a step that kills every worker it runs on. ``0`` means no limit."""
+
     def __post_init__(self) -> None:
         if self.max_attempts < 0:
             raise ValueError(f"RetryPolicy.max_attempts must be >= 0, got {self.max_attempts}")
         if self.initial_interval < 0 or self.max_interval < 0:
             raise ValueError("RetryPolicy intervals must be >= 0")
+        if self.max_lost_attempts < 0:
+            raise ValueError(f"RetryPolicy.max_lost_attempts must be >= 0, got {self.max_lost_attempts}")
         if self.backoff < 1:
             raise ValueError(f"RetryPolicy.backoff must be >= 1, got {self.backoff}")
         if not 0 <= self.jitter <= 1:
@@ -52,8 +59,13 @@ class RetryPolicy:
         return dataclasses.replace(self, **changes)
 
     def allows(self, attempt: int) -> bool:
-        """Whether another attempt may follow attempt number ``attempt`` (1-based)."""
+        """Whether another attempt may follow attempt number ``attempt`` (1-based, counting the attempts that
+        raised: attempts lost with their worker are not counted)."""
         return self.max_attempts == 0 or attempt < self.max_attempts
+
+    def lost_too_often(self, lost: int) -> bool:
+        """Whether ``lost`` attempts cut short by their worker stopping use up the allowance."""
+        return self.max_lost_attempts != 0 and lost >= self.max_lost_attempts
 
     def delay(self, attempt: int, error: BaseException | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one.

@@ -185,7 +185,7 @@ async def run_attempt(
         output = await impl(ctx, arguments)
     except Exception as exc:
         attempt = current_attempt()
-        number = attempt.attempt if attempt is not None else 1
+        number = attempt.counted if attempt is not None else 1  # attempts lost with a worker do not count
         if is_transient(exc, retry):
             if retry.allows(number):
                 _mark(exc, True)

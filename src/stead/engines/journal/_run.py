@@ -15,7 +15,7 @@ from ... import _serde
 from ..._context import Scope, StepCall, derived_random, derived_uuid4, outside_workflow, step_failure
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import NonDeterminismError, SteadInterrupt, WaitTimeout
+from ..._exceptions import NonDeterminismError, SteadInterrupt, StepLost, WaitTimeout
 from ..._limits import limiter_scope
 from ..._replay import diverged_inputs, kept_args
 from ..._workflow import call_in_attempt
@@ -179,7 +179,7 @@ class JournalRun:
         position = call.position or scope.next_position()
         fp = _serde.fingerprint(call.args_json) if call.args_json is not None else None
         row = self._recorded(position, call.kind, call.name, fp, call.args_json)
-        attempt = 0
+        attempt = failures = 0
         started = time.time()
         if row is not None:
             if row.status == "done":
@@ -189,17 +189,53 @@ class JournalRun:
                 await self.gate.deliver(row.delivered)
                 error = ErrorInfo.from_json(row.error_json or "{}")
                 raise step_failure(call.name, error.type, error.message, row.attempts, error.data)
-            attempt = row.attempts  # it was running when the worker stopped: that attempt counts
+            # It was under way when its worker stopped. Attempt numbers go on from there; the retry budget counts
+            # only the attempts that raised, and the attempts cut short by a stopped worker have a budget of
+            # their own (RetryPolicy.max_lost_attempts).
+            attempt = row.attempts
             started = row.started_at
+            failures = self.store.failed_attempts(self.run_id, position, started)
+            lost = attempt - failures
+            if call.retry.lost_too_often(lost):
+                await self._fail_lost(call, position, fp, attempt, started, lost)
         self.in_flight += 1
         try:
-            return await self._run_attempts(call, position, fp, row, attempt, started)
+            return await self._run_attempts(call, position, fp, row, attempt, started, failures)
         finally:
             self.in_flight -= 1
             self._last_activity = time.monotonic()
 
+    async def _fail_lost(
+        self, call: StepCall, position: str, fp: str | None, attempt: int, started: float, lost: int
+    ) -> None:
+        self.replaying = False
+        error = StepLost(call.name, lost)
+        info = ErrorInfo.from_exception(error)
+        self._forget_progress(position)
+        await self._write_delivered(
+            _attempt_row(
+                call,
+                position,
+                fp,
+                attempt,
+                started,
+                "failed",
+                error_json=info.to_json(),
+                finished_at=time.time(),
+            ),
+            upsert=True,
+        )
+        raise step_failure(call.name, info.type, info.message, attempt, info.data) from error
+
     async def _run_attempts(
-        self, call: StepCall, position: str, fp: str | None, row: StepRow | None, attempt: int, started: float
+        self,
+        call: StepCall,
+        position: str,
+        fp: str | None,
+        row: StepRow | None,
+        attempt: int,
+        started: float,
+        failures: int,
     ) -> Any:
         # Written before it runs, so that a timeline shows it while it takes its time.
         show = lifecycle = call.attributes.show_while_running
@@ -215,7 +251,9 @@ class JournalRun:
             if lifecycle:
                 self._sink("attempt_started", position, attempt, _started(call))
             try:
-                attempt_info = Attempt(self.run_id, position, attempt, self._sink, _Progress(self, position))
+                attempt_info = Attempt(
+                    self.run_id, position, attempt, self._sink, _Progress(self, position), failures
+                )
                 with outside_workflow(), attempt_scope(attempt_info), limiter_scope(self.engine.limiter):
                     value = await call_in_attempt(call)
             except (asyncio.CancelledError, SteadInterrupt):
@@ -225,9 +263,10 @@ class JournalRun:
                 if isinstance(exc, TimeoutError) and not str(exc) and call.timeout is not None:
                     exc = TimeoutError(f"attempt {attempt} timed out after {call.timeout:g}s")
                 info = ErrorInfo.from_exception(exc)
+                failures += 1
                 delay = (
-                    call.retry.delay(attempt, exc)
-                    if call.retry.retryable(exc) and call.retry.allows(attempt)
+                    call.retry.delay(failures, exc)
+                    if call.retry.retryable(exc) and call.retry.allows(failures)
                     else None
                 )
                 if lifecycle or self._events:

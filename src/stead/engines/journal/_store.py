@@ -153,6 +153,10 @@ class JournalStore(Protocol):
     def attempt_errors(self, run_id: str) -> dict[str, list[str]]:
         """The error JSON of retried attempts, by position, oldest first."""
 
+    def failed_attempts(self, run_id: str, position: str, since: float) -> int:
+        """How many attempts of the step at ``position`` raised and were retried, among those started at or after
+        ``since`` (the step's first start: a reopened run's earlier attempts do not count)."""
+
     def record_step(
         self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False
     ) -> None:

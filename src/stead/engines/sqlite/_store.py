@@ -372,6 +372,13 @@ class SqliteStore:
             out.setdefault(position, []).append(error_json)
         return out
 
+    def failed_attempts(self, run_id: str, position: str, since: float) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND position = ? AND started_at >= ?",
+            (run_id, position, since),
+        ).fetchone()
+        return int(row[0])
+
     @_retrying
     def record_step(
         self, run_id: str, token: int, row: StepRow, state_json: str | None, *, upsert: bool = False

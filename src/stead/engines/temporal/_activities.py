@@ -27,7 +27,7 @@ from ... import _observe, _serde
 from ..._context import StepAttributes, StepCall
 from ..._engine import ErrorInfo
 from ..._events import Attempt, attempt_scope
-from ..._exceptions import SerializationError
+from ..._exceptions import SerializationError, StepLost
 from ..._limits import limiter_scope
 from ..._retry import RetryPolicy
 from ..._workflow import call_in_attempt, find_step, resolve_remote
@@ -90,11 +90,16 @@ class StepActivities:
         if details and isinstance(details[0], list):
             prior = list(details[0])
         beats = _Beats(prior, details[1] if len(details) > 1 else None, info.heartbeat_timeout)
+        # Attempts that raised; the others before this one were lost with their worker (heartbeat timeout).
+        if len(details) > 2 and isinstance(details[2], int):
+            beats.failures = details[2]
+        else:
+            beats.failures = len(prior)
         beat = None
         if info.heartbeat_timeout:
             interval = heartbeat_interval(info.heartbeat_timeout.total_seconds())
             beat = asyncio.create_task(_heartbeat(beats, interval), name="stead-heartbeat")
-        policy = policy_of(info.retry_policy, data.get("jitter"))
+        policy = policy_of(info.retry_policy, data)
         run_id = info.workflow_id or ""
         temporal_run_id = info.workflow_run_id or ""
         position = data["position"]
@@ -111,9 +116,12 @@ class StepActivities:
             },
         )
         try:
+            lost = info.attempt - 1 - beats.failures
+            if policy.lost_too_often(lost):
+                raise StepLost(data["step"], lost)
             with (
                 _observe.bind(run_id, info.workflow_type or ""),
-                attempt_scope(Attempt(run_id, position, info.attempt, stream.sink, beats)),
+                attempt_scope(Attempt(run_id, position, info.attempt, stream.sink, beats, beats.failures)),
                 limiter_scope(self.limiter),
             ):
                 value, policy = await self._run(data, run_id, temporal_run_id, policy)
@@ -213,11 +221,13 @@ class StepActivities:
             {"type": e.get("type"), "message": _clip(str(e.get("message", "")), 200)} for e in prior[-6:]
         ]
         lost = isinstance(exc, ClosureLost)
-        retry = not lost and (retry_now or (policy.retryable(exc) and policy.allows(attempt)))
-        delay = 0.0 if retry_now else policy.delay(attempt, exc) if retry else 0.0
+        failures = beats.failures if retry_now else beats.failures + 1
+        final = lost or isinstance(exc, StepLost)
+        retry = not final and (retry_now or (policy.retryable(exc) and policy.allows(failures)))
+        delay = 0.0 if retry_now else policy.delay(failures, exc) if retry else 0.0
         with contextlib.suppress(Exception):
-            # The next attempt reads its predecessors' errors, and the step's progress.
-            activity.heartbeat([*prior, error_dict(error)], beats.progress)
+            # The next attempt reads its predecessors' errors, how many raised, and the step's progress.
+            activity.heartbeat([*prior, error_dict(error)], beats.progress, failures)
         details = {
             "step": data["step"],
             "position": data["position"],
@@ -299,10 +309,12 @@ class _Beats:
         self.throttle = min(0.8 * timeout.total_seconds(), 60.0) if timeout else 30.0
         self.sent_at: float | None = None
         self.pending_at: float | None = None
+        self.failures = 0
+        """Attempts before this one that raised (the others were lost with their worker)."""
 
     def beat(self) -> float:
         """Heartbeat the details now; the seconds until the worker sends them."""
-        activity.heartbeat(self.prior, self.progress)
+        activity.heartbeat(self.prior, self.progress, self.failures)
         now = time.monotonic()
         if self.pending_at is not None:
             if now < self.pending_at:

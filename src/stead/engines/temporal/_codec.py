@@ -90,14 +90,22 @@ def error_dict(error: ErrorInfo) -> dict[str, Any]:
     return {"type": error.type, "message": error.message}
 
 
-def policy_of(temporal: TemporalRetryPolicy | None, jitter: float | None) -> RetryPolicy:
-    """A step's stead policy, read back on the worker from the Temporal policy it was scheduled with (which
-    carries everything but the jitter, sent only when it is not the default)."""
+def policy_of(temporal: TemporalRetryPolicy | None, data: dict[str, Any]) -> RetryPolicy:
+    """A step's stead policy, read back on the worker from the Temporal policy it was scheduled with and the
+    step's input (``jitter`` when it is not the default; ``retry``: the attempt bounds, when Temporal's maximum
+    is the sum of both, see ``temporal_policy``)."""
     if temporal is None:
         return RetryPolicy()
     initial = temporal.initial_interval.total_seconds()
+    jitter = data.get("jitter")
+    bounds = data.get("retry")
+    max_attempts, max_lost = (
+        (int(bounds[0]), int(bounds[1]))
+        if isinstance(bounds, list) and len(bounds) == 2
+        else (temporal.maximum_attempts, RetryPolicy.max_lost_attempts)
+    )
     return RetryPolicy(
-        max_attempts=temporal.maximum_attempts,
+        max_attempts=max_attempts,
         initial_interval=initial,
         backoff=temporal.backoff_coefficient,
         max_interval=temporal.maximum_interval.total_seconds()
@@ -105,6 +113,7 @@ def policy_of(temporal: TemporalRetryPolicy | None, jitter: float | None) -> Ret
         else 100 * initial,
         jitter=RetryPolicy.jitter if jitter is None else jitter,
         non_retryable=tuple(temporal.non_retryable_error_types or ()),
+        max_lost_attempts=max_lost,
     )
 
 
@@ -119,6 +128,12 @@ def temporal_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
         initial_interval=timedelta(seconds=initial),
         backoff_coefficient=max(policy.backoff, 1.0),
         maximum_interval=timedelta(seconds=max(policy.max_interval, initial)),
-        maximum_attempts=policy.max_attempts,
+        # Attempts that raised and attempts lost with their worker each have their own bound in stead; Temporal
+        # counts both in one.
+        maximum_attempts=policy.max_attempts + policy.max_lost_attempts
+        if policy.max_attempts and policy.max_lost_attempts
+        else 0
+        if policy.max_lost_attempts == 0
+        else policy.max_attempts,
         non_retryable_error_types=[e if isinstance(e, str) else e.__name__ for e in policy.non_retryable],
     )

@@ -181,6 +181,9 @@ class TemporalRun:
             data["timeout"] = call.timeout
         if call.retry.jitter != RetryPolicy.jitter:
             data["jitter"] = call.retry.jitter
+        # Temporal's own bound counts the attempts that raised and those lost with their worker in one: the
+        # activity applies stead's two bounds (temporal._codec.policy_of).
+        data["retry"] = [call.retry.max_attempts, call.retry.max_lost_attempts]
         summary = call.summary or call.name
         retry = temporal_policy(call.retry)
         timeout = timedelta(
