@@ -57,6 +57,8 @@ class Figures:
     faults: Counter[str] = field(default_factory=Counter)
     repeated: list[str] = field(default_factory=list)
     reexecuted_unjournaled: int = 0
+    most_lost: int = 0
+    """The most attempts of one step lost with their worker (they do not use up its retry budget)."""
     wall: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -89,6 +91,7 @@ class Figures:
                 "attempts before a step's journaled result (retries, killed attempts)",
                 str(self.reexecuted_unjournaled),
             ),
+            ("most attempts of one step lost with their worker", str(self.most_lost)),
             ("wall time", f"{self.wall:.1f} s"),
             ("run latency p50 / p95", f"{statistics.median(lat):.1f} / {p95:.1f} s"),
         ]
@@ -110,6 +113,7 @@ class Figures:
             "write_errors_logged": self.write_errors_logged,
             "faults": dict(self.faults),
             "repeated": self.repeated,
+            "most_lost": self.most_lost,
             "wall": round(self.wall, 2),
             "latencies": [round(x, 2) for x in self.latencies],
         }
@@ -368,6 +372,8 @@ async def check(
             if e["event"] == "start":
                 starts.setdefault(e["key"], []).append(e["t"])
         phases: Counter[str] = Counter()
+        for step in steps:
+            figures.most_lost = max(figures.most_lost, step.attempts - 1 - len(step.attempt_errors))
         for step in sorted(steps, key=lambda s: s.started_at):
             assert step.finished_at is not None
             journaled = step.finished_at.timestamp()

@@ -38,7 +38,7 @@ class RetryPolicy:
     non_retryable: tuple[type[BaseException] | str, ...] = field(default=())
     """Exception types (or their class names) that fail the step at once."""
 
-    max_lost_attempts: int = 25
+    max_lost_attempts: int = 50
     """Attempts cut short by their worker stopping (``kill -9``, out of memory, a lost machine) before the step
     fails with ``StepLost``. They do not count against ``max_attempts``, which counts the attempts that raised;
     this bound stops a step that kills every worker it runs on. ``0`` means no limit."""
