@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -158,7 +161,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
     try:
         await engine.start(sequential, 2, run_id="stolen")
         store = engine.store  # type: ignore[attr-defined]
-        [row] = store.candidates(["sequential"], None, time.time(), "nohost/", 10)
+        [row] = store.candidates(["sequential"], None, time.time(), [], 10)
         claimed = store.claim(row.run_id, row.lease_token, "me/1/a", time.time() + 60)
         assert claimed is not None
         # Someone else takes it over (as after an expired lease): our token is stale now.
@@ -222,3 +225,40 @@ async def test_idle_runs_are_suspended_and_woken_by_messages_and_timers(tmp_path
         assert (await engine.get(handles[4].run_id)).waiting_for == ["go4"]
     finally:
         await engine.close()
+
+
+async def test_a_run_of_a_dead_worker_is_taken_at_once_however_many_runs_live_workers_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEAD_TEST_LOG", str(tmp_path / "effects.log"))
+    db = tmp_path / "stead.db"
+    engine = stead.connect(f"sqlite:///{db}")
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # its pid names no process any more
+    try:
+        for i in range(30):
+            await engine.start(sequential, 2, run_id=f"busy-{i}")
+        handle = await engine.start(sequential, 2, run_id="orphan")
+        host = engine.host  # type: ignore[attr-defined]
+        with sqlite3.connect(db) as conn:
+            # Thirty older runs held by a live worker of this machine (this process), and the newest one by a
+            # worker of this machine that was killed: both leases run for minutes yet.
+            until = time.time() + 600
+            conn.execute(
+                "UPDATE runs SET status = 'running', owner = ?, lease_until = ?, lease_token = lease_token + 1 "
+                "WHERE run_id LIKE 'busy-%'",
+                (f"{host}/{os.getpid()}/alive", until),
+            )
+            conn.execute(
+                "UPDATE runs SET status = 'running', owner = ?, lease_until = ?, lease_token = lease_token + 1 "
+                "WHERE run_id = 'orphan'",
+                (f"{host}/{gone.pid}/killed", until),
+            )
+        conn.close()
+        async with engine.worker([sequential], concurrency=2):
+            result = await handle.result(timeout=10)
+        busy = await engine.get("busy-0")
+    finally:
+        await engine.close()
+    assert result == [len("seq"), 1 + len("seq")]
+    assert busy.status == "running"  # a live worker's run is left alone

@@ -101,16 +101,21 @@ class JournalStore(Protocol):
     def waiting_for(self, run_id: str) -> list[str]:
         """Names of the messages the run's pending waits are for, oldest wait first."""
 
+    def lease_owners(self, host_prefix: str, now: float) -> list[str]:
+        """The owners of this host (``host_prefix``) holding a live lease on a run that is awake."""
+
     def candidates(
         self,
         workflows: Sequence[str],
         run_ids: Sequence[str] | None,
         now: float,
-        host_prefix: str,
+        dead_owners: Sequence[str],
         limit: int,
     ) -> list[RunRow]:
-        """Runs a worker may claim: unowned, leased by an expired lease, or by this host (the worker checks);
-        suspended runs only when they should wake (cancelled, due, or a message they wait for arrived)."""
+        """Runs a worker may claim, oldest first: unowned, leased by an expired lease, or by one of
+        ``dead_owners`` (processes of this host that no longer exist); suspended runs only when they should wake
+        (cancelled, due, or a message they wait for arrived). Runs held by live workers are never listed, so
+        that however many there are they cannot hide a claimable one."""
 
     def claim(self, run_id: str, expected_token: int, owner: str, lease_until: float) -> RunRow | None:
         """Take the run if its lease token is still ``expected_token``; the row with the new token, else None."""
@@ -197,6 +202,17 @@ class JournalStore(Protocol):
         self, run_id: str, token: int, name: str, step: StepRow, state_json: str | None
     ) -> str | None:
         """Take the oldest unread message ``name`` for the wait at ``step`` and mark the wait done with it."""
+
+
+def dead_owners(owners: Sequence[str], host: str) -> list[str]:
+    """Those of ``owners`` (``host/pid/…``) that were processes of this host and no longer exist."""
+    dead = []
+    for owner in owners:
+        owner_host, _, rest = owner.partition("/")
+        pid_text = rest.partition("/")[0]
+        if owner_host == host and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            dead.append(owner)
+    return dead
 
 
 def lease_held(row: RunRow, host: str, now: float) -> bool:

@@ -19,7 +19,7 @@ from ..._engine import ErrorInfo, Worker, check_worker
 from ..._exceptions import NonDeterminismError, SteadInterrupt
 from ..._workflow import Workflow
 from ._run import JournalRun
-from ._store import RunRow, lease_held
+from ._store import RunRow, dead_owners, lease_held
 
 if TYPE_CHECKING:
     from ._engine import JournalEngine
@@ -142,7 +142,9 @@ class JournalWorker(Worker):
         only = sorted(self.only - set(self.active)) if self.only is not None else None
         if only is not None and not only:
             return False
-        candidates = self.store.candidates(list(self.workflows), only, now, self.engine.host + "/", free * 2)
+        # Runs whose worker died on this machine are free at once, without waiting for their lease to expire.
+        dead = dead_owners(self.store.lease_owners(self.engine.host + "/", now), self.engine.host)
+        candidates = self.store.candidates(list(self.workflows), only, now, dead, free * 2)
         for row in candidates:
             if free <= 0:
                 break

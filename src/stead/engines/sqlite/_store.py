@@ -207,27 +207,34 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
+    def lease_owners(self, host_prefix: str, now: float) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT DISTINCT owner FROM runs WHERE status = 'running' AND suspended = 0 AND owner LIKE ? "
+            "AND lease_until >= ?",
+            (host_prefix + "%", now),
+        )
+        return [str(r[0]) for r in rows]
+
     def candidates(
         self,
         workflows: Sequence[str],
         run_ids: Sequence[str] | None,
         now: float,
-        host_prefix: str,
+        dead_owners: Sequence[str],
         limit: int,
     ) -> list[RunRow]:
-        """Runs a worker may claim: unowned, or leased by a lease that expired, or by this host (checked later).
-        Unowned runs come first, so that runs held by other live workers of this host never hide them."""
         in_workflows = f"workflow IN ({','.join('?' * len(workflows))})"
         only = "" if run_ids is None else f" AND run_id IN ({','.join('?' * len(run_ids))})"
         only_params = list(run_ids or ())
+        dead = f" OR owner IN ({','.join('?' * len(dead_owners))})" if dead_owners else ""
         awake = (
             f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') AND suspended = 0 "
-            f"AND {in_workflows} AND (owner IS NULL OR lease_until < ? OR owner LIKE ?){only} "
-            "ORDER BY owner IS NOT NULL, created_at LIMIT ?"
+            f"AND {in_workflows} AND (owner IS NULL OR lease_until < ?{dead}){only} "
+            "ORDER BY created_at LIMIT ?"
         )
         rows = [
             RunRow(*r)
-            for r in self._conn.execute(awake, [*workflows, now, host_prefix + "%", *only_params, limit])
+            for r in self._conn.execute(awake, [*workflows, now, *dead_owners, *only_params, limit])
         ]
         # Parked runs are found through what wakes them (indexed), never by looking at each of them.
         woken = (
@@ -236,7 +243,7 @@ class SqliteStore:
             f"{only.replace('run_id', 'runs.run_id')} ORDER BY created_at LIMIT ?"
         )
         rows += [RunRow(*r) for r in self._conn.execute(woken, [now, *workflows, *only_params, limit])]
-        rows.sort(key=lambda row: (row.owner is not None, row.created_at))
+        rows.sort(key=lambda row: row.created_at)
         return rows[:limit]
 
     @_retrying
