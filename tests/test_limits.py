@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +13,11 @@ from agents import Agent, OpenAIResponsesModel, Runner
 from openai import AsyncOpenAI
 
 import stead
-from stead._limits import Limit, LimitState, parse_limits, reserve, settle
+from stead._limits import Limit, LimitState, RecordLimiter, parse_limits, reserve, settle
 from stead.engines.sqlite._store import SqliteStore
 from stead.testing import FakeOpenAIServer, ProviderLimit
+
+from .procs import track
 
 
 def test_calls_within_the_burst_go_at_once_and_the_next_waits_for_the_refill() -> None:
@@ -72,6 +77,45 @@ def test_the_records_are_shared_by_every_connection_to_the_file(tmp_path: Path) 
     finally:
         first.close()
         second.close()
+
+
+_HOLD_A_SLOT = """
+import asyncio, sys, time
+from stead._limits import Limit, RecordLimiter
+from stead.engines.sqlite._store import SqliteStore
+
+async def main() -> None:
+    limiter = RecordLimiter(SqliteStore(sys.argv[1]))
+    booked = await limiter.reserve("m", Limit(), 0.0, "held")
+    print("booked" if booked.booked else "refused", flush=True)
+    await asyncio.Event().wait()  # the call in flight, until the kill
+
+asyncio.run(main())
+"""
+
+
+async def test_a_concurrency_slot_of_a_killed_process_is_given_back_at_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    store = SqliteStore(db)
+    limiter = RecordLimiter(store)
+    try:
+        # Without a configured limit the AIMD window decides: 429s have shrunk it to one call at a time.
+        store.update_limit("m", lambda s: (replace(s, window=1.0), None))
+        holder = track(
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _HOLD_A_SLOT, db, stdout=asyncio.subprocess.PIPE, start_new_session=True
+            )
+        )
+        assert holder.stdout is not None
+        assert await holder.stdout.readline() == b"booked\n"
+        refused = await limiter.reserve("m", Limit(), 0.0, "mine")
+        assert not refused.booked and refused.reason == "concurrency"  # the other process holds the slot
+
+        holder.kill()  # kill -9 in the middle of its call: it never gives the slot back
+        await holder.wait()
+        assert (await limiter.reserve("m", Limit(), 0.0, "mine")).booked
+    finally:
+        store.close()
 
 
 _client: list[AsyncOpenAI] = []

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar, runtime_checkable
 
 from ._exceptions import UsageError
+from ._procs import HOST, gone_process
 
 __all__ = [
     "Limit",
@@ -132,6 +133,11 @@ def _book(tat: float, now: float, cost: float, per: float, period: float) -> tup
     return new_tat, max(0.0, new_tat - period + _SLACK - now)
 
 
+def _live(leases: dict[str, float], now: float) -> dict[str, float]:
+    """The slots still held: not expired, and not held by a process of this machine that no longer exists."""
+    return {k: v for k, v in leases.items() if v > now and not gone_process(k)}
+
+
 def reserve(
     state: LimitState, limit: Limit, now: float, cost: float, lease: str
 ) -> tuple[LimitState, Reservation]:
@@ -139,7 +145,7 @@ def reserve(
     if state.blocked_until > now:
         return state, Reservation(state.blocked_until - now, False, "retry-after")
     if not limit.configured:
-        leases = {k: v for k, v in state.leases.items() if v > now}
+        leases = _live(state.leases, now)
         if len(leases) >= max(1, int(state.window)):
             return replace(state, leases=leases), Reservation(_POLL, False, "concurrency")
         leases[lease] = now + _LEASE
@@ -180,7 +186,7 @@ def settle(
     if limit.tokens is not None and actual is not None:
         # Refunds never move the schedule before now: capacity not used in the past is gone.
         token_tat = max(now, token_tat + (actual - estimated) * limit.period / limit.tokens)
-    leases = {k: v for k, v in state.leases.items() if k != lease and v > now}
+    leases = {k: v for k, v in _live(state.leases, now).items() if k != lease}
     window = state.window
     if not limit.configured:
         window = max(1.0, window / 2) if limited else min(_MAX_WINDOW, window + 1.0 / window)
@@ -235,15 +241,31 @@ class Limiter(Protocol):
 
 
 class RecordLimiter:
-    """The limiter over records kept in a ``LimiterStore``, with this machine's clock."""
+    """The limiter over records kept in a ``LimiterStore``, with this machine's clock.
 
-    def __init__(self, store: LimiterStore, clock: Callable[[], float] = time.time) -> None:
+    Records shared by processes (``holder`` given) name the process holding each concurrency slot, so that the
+    slots of a process of this machine that died (``kill -9``) are given back at the next booking instead of
+    after ``_LEASE`` seconds: a killed worker must not shrink every other worker's window.
+    """
+
+    def __init__(
+        self,
+        store: LimiterStore,
+        clock: Callable[[], float] = time.time,
+        *,
+        holder: str | None = f"{HOST}/{os.getpid()}",
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.holder = holder
+
+    def _slot(self, lease: str) -> str:
+        return lease if self.holder is None else f"{self.holder}/{lease}"
 
     async def reserve(self, key: str, limit: Limit, cost: float, lease: str) -> Reservation:
         now = self.clock()
-        return self.store.update_limit(key, lambda s: reserve(s, limit, now, cost, lease))
+        slot = self._slot(lease)
+        return self.store.update_limit(key, lambda s: reserve(s, limit, now, cost, slot))
 
     async def settle(
         self,
@@ -257,13 +279,14 @@ class RecordLimiter:
         limited: bool,
     ) -> None:
         now = self.clock()
+        slot = self._slot(lease)
 
         def change(state: LimitState) -> tuple[LimitState, None]:
             settled = settle(
                 state,
                 limit,
                 now,
-                lease,
+                slot,
                 estimated=estimated,
                 actual=actual,
                 retry_after=retry_after,
@@ -274,7 +297,7 @@ class RecordLimiter:
         self.store.update_limit(key, change)
 
 
-_process = RecordLimiter(MemoryLimiterStore())
+_process = RecordLimiter(MemoryLimiterStore(), holder=None)
 _current: contextvars.ContextVar[Limiter | None] = contextvars.ContextVar("stead_limiter", default=None)
 
 

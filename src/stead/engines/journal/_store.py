@@ -9,12 +9,13 @@ the write changes nothing and raises ``stead.LeaseLost``. Multi-row writes are a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Event", "JournalStore", "RunRow", "StepRow", "StoredEvent", "lease_held"]
+from ..._procs import gone_process
+
+__all__ = ["Event", "JournalStore", "RunRow", "StepRow", "StoredEvent", "dead_owners", "lease_held"]
 
 
 @dataclass(frozen=True)
@@ -206,30 +207,11 @@ class JournalStore(Protocol):
 
 def dead_owners(owners: Sequence[str], host: str) -> list[str]:
     """Those of ``owners`` (``host/pid/…``) that were processes of this host and no longer exist."""
-    dead = []
-    for owner in owners:
-        owner_host, _, rest = owner.partition("/")
-        pid_text = rest.partition("/")[0]
-        if owner_host == host and pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            dead.append(owner)
-    return dead
+    return [owner for owner in owners if gone_process(owner, host)]
 
 
 def lease_held(row: RunRow, host: str, now: float) -> bool:
     """Whether a live worker holds the run's lease: not expired, and not held by a dead process of this host."""
     if row.owner is None or (row.lease_until or 0) < now:
         return False
-    owner_host, _, rest = row.owner.partition("/")
-    pid_text = rest.partition("/")[0]
-    # A lease held by a process of this machine that no longer exists is free at once.
-    return not (owner_host == host and pid_text.isdigit() and not _pid_alive(int(pid_text)))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not gone_process(row.owner, host)
