@@ -198,6 +198,10 @@ class JournalStore(Protocol):
     ) -> str | None:
         """Take the oldest unread message ``name`` for the wait at ``step`` and mark the wait done with it."""
 
+    def last_message(self) -> int:
+        """A number that changes whenever a message is sent (the newest message's sequence number): waits look
+        for their message only when it moved, not at every write of every run."""
+
 
 def lease_held(row: RunRow, host: str, now: float) -> bool:
     """Whether a live worker holds the run's lease: not expired, and not held by a dead process of this host."""
