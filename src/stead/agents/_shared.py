@@ -3,7 +3,7 @@
 openai-agents 0.24 refuses an ``Agent.tools`` changed while concurrent runs use the same agent: it keeps, per
 agent object (``agents.run_internal.agent_tool_configuration._resolutions``), the list of every run in progress
 with it, and several times a turn compares the agent's tools with each run on that list. With the module-level
-agent of the README shared by 1,000 concurrent runs that is 1,000 comparisons a check, and the runs went 2.5x
+agent of the README shared by 1,000 concurrent runs that is 1,000 comparisons a check, and the runs went 2x
 slower. Inside workflows the registry is kept per workflow run: the runs of one workflow run are still checked
 against each other (a hook changing the tools in the middle of a run still fails it), runs of other workflow
 runs are not. Outside workflows nothing changes.
