@@ -11,6 +11,11 @@ passed on. Where a public seam exists stead uses it (``set_default_agent_runner`
   takes to run tool calls approved after an interruption). Tools given to an ``Agent`` cannot be wrapped earlier:
   workflow code builds its agents itself.
 
+- ``agent_tool_configuration._resolutions``: the registry of the runs in progress with each ``Agent`` object, which
+  the SDK checks across all of them several times a turn; inside workflows stead keys it per workflow run
+  (``stead.agents._shared``), so that one module-level agent shared by 1,000 runs does not cost each run 1,000
+  comparisons a check. The SDK has no setting for it.
+
 Private provider attributes (``_stored_api_key``...) tell an SDK default nobody configured from one a program
 configured; ``model._client`` tells a model of stead's environment provider from others (it may travel).
 """
@@ -126,6 +131,32 @@ def test_every_tool_inventory_goes_through_agent_base_get_all_tools() -> None:
     assert "agent.get_all_tools(" in source, broken(
         "agents.run_internal.turn_preparation.get_all_tools", "it no longer asks the agent for its tools"
     )
+
+
+def test_the_sdk_keeps_its_runs_per_agent_in_a_module_global_dict_it_reads_by_key() -> None:
+    import re
+
+    from agents.run_internal import agent_tool_configuration as config
+
+    seam = "agents.run_internal.agent_tool_configuration._resolutions"
+    assert isinstance(config._resolutions, dict), broken(seam, "it is gone or no longer a dict")
+    assert hasattr(config._resolution_lock, "acquire"), broken(seam, "its lock _resolution_lock is gone")
+    # stead replaces the global with a dict that keys per workflow run: the SDK must look it up at call time,
+    # and only by key (an iteration over it would see every workflow run's entries).
+    users = {
+        name
+        for name, fn in vars(config).items()
+        if inspect.isfunction(fn)
+        and fn.__module__ == config.__name__
+        and "_resolutions" in inspect.unwrap(fn).__code__.co_names
+    }
+    assert {
+        "agent_tool_configuration_run",
+        "register_agent_tool_configuration",
+        "snapshot_agent_tools",
+    } <= users, broken(seam, f"the functions that use it by its global name are {sorted(users)}")
+    uses = set(re.findall(r"_resolutions\b(\.\w+\(|\[|:| =)", inspect.getsource(config)))
+    assert uses <= {".get(", ".setdefault(", "[", ":"}, broken(seam, f"it is used as {sorted(uses)}")
 
 
 # -- the public seams ------------------------------------------------------------------------------------------

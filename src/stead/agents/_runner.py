@@ -1,9 +1,9 @@
 """``Runner.run`` inside a workflow: the same SDK runner, with model and tool calls journaled.
 
-Two seams of the SDK are used: the default agent runner (public: to give each run deterministic trace ids and
-stead's model provider) and the run loop's model and tool resolution (private: to wrap the model and the function
-tools that a turn uses; tests/test_sdk_contract.py says why no public seam does, and fails when a release moves
-them). Outside a workflow nothing changes: the wrappers step aside when no run is executing.
+Three seams of the SDK are used: the default agent runner (public: to give each run deterministic trace ids and
+stead's model provider), the run loop's model and tool resolution (private: to wrap the model and the function
+tools that a turn uses) and its registry of the runs of each agent (private: kept per workflow run, see
+``_shared``); tests/test_sdk_contract.py says why no public seam does, and fails when a release moves them. Outside a workflow nothing changes: the wrappers step aside when no run is executing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ._identity import agent_run
 from ._model import DurableModel
 from ._provider import env_provider, is_default_provider
 from ._sessions import use_in_run
+from ._shared import install_per_run_registry
 from ._tools import durable_tools
 from ._tracing import install_trace_provider
 
@@ -118,4 +119,5 @@ def install() -> None:
     if type(get_default_agent_runner()) is AgentRunner:
         set_default_agent_runner(SteadAgentRunner())
     install_trace_provider()  # deterministic trace and span ids in workflows, nothing emitted twice on replay
+    install_per_run_registry()  # a module-level agent shared by many runs costs each of them nothing
     _installed = True

@@ -97,6 +97,8 @@ class JournalEngine(Engine):
         self.suspend_after = options.suspend
         self.host = socket.gethostname()
         self._changed: asyncio.Event | None = None
+        self._sent: asyncio.Event | None = None
+        self._last_message: int | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._local: dict[str, tuple[asyncio.Task[None], JournalWorker]] = {}
         self._closed = False
@@ -105,12 +107,27 @@ class JournalEngine(Engine):
 
     def changed(self) -> asyncio.Event:
         """An event set at the next change of the journal, by this process or another one."""
-        if self._watcher is None or self._watcher.done():
-            with outside_workflow():  # an engine task, not a task of whichever run asked first
-                self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._ensure_watcher()
         if self._changed is None:
             self._changed = asyncio.Event()
         return self._changed
+
+    def message_sent(self) -> asyncio.Event:
+        """An event set when the next message is sent, by this process or another one.
+
+        What a run waiting for a message waits on: with the journal's every change instead, each of a worker's
+        waiting runs looked for its message at each step of every other run, and never counted as idle."""
+        self._ensure_watcher()
+        if self._last_message is None:
+            self._last_message = self.store.last_message()
+        if self._sent is None:
+            self._sent = asyncio.Event()
+        return self._sent
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            with outside_workflow():  # an engine task, not a task of whichever run asked first
+                self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     def notify_local(self) -> None:
         """Wake everyone waiting for a change; the runtime calls it after each of its own writes."""
@@ -118,9 +135,24 @@ class JournalEngine(Engine):
         if event is not None:
             event.set()
 
+    def notify_changed(self) -> None:
+        """Another process changed the journal (``_watch`` noticed): wake waiters, and message waits if that
+        change sent a message."""
+        if self._sent is not None:
+            last = self.store.last_message()
+            if last != self._last_message:
+                self._last_message = last
+                self._notify_sent()
+        self.notify_local()
+
+    def _notify_sent(self) -> None:
+        event, self._sent = self._sent, None
+        if event is not None:
+            event.set()
+
     @abc.abstractmethod
     async def _watch(self) -> None:
-        """Call ``notify_local`` whenever another process changes the journal, until the engine closes."""
+        """Call ``notify_changed`` whenever another process changes the journal, until the engine closes."""
 
     # -- Engine --------------------------------------------------------------------------------------------------
 
@@ -230,6 +262,8 @@ class JournalEngine(Engine):
             raise RunNotFound.missing(run_id, f"in {self.location}")
         if outcome is not None:
             raise RunFinished.no_messages(run_id, outcome)
+        self._last_message = self.store.last_message()  # ours is not news when the watcher sees it
+        self._notify_sent()
         self.notify_local()
 
     async def cancel(self, run_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -381,34 +382,41 @@ class JournalRun:
             )
             self._write(row)
             self.engine.notify_local()  # for whoever waits for the run to be waiting
+        with self._waiting(row.due_at):  # idle from here on, however often it looks for its message
+            taken = await self._next_message(name, row)
+        if taken is None:
+            error = WaitTimeout(f"no message {name!r} arrived within {timeout}s")
+            row.status, row.finished_at = "failed", time.time()
+            row.error_json = ErrorInfo.from_exception(error, traceback=False).to_json()
+            await self._write_delivered(row, upsert=True)
+            raise error
+        payload, passes = taken
+        self.replaying = False
+        self.engine.notify_local()
+        if passes:
+            await self.gate.deliver(None)  # the number just written, at once
+        else:
+            await self._deliver_late(row.position)
+        return _serde.loads(payload)
+
+    async def _next_message(self, name: str, row: StepRow) -> tuple[str, bool] | None:
+        """The message the wait at ``row`` took (its payload, and whether it passed the delivery gate), once
+        one is sent; None at the wait's timeout."""
         while True:
-            changed = self.engine.changed()
+            sent = self.engine.message_sent()
             passes = self.gate.passes()
             row.delivered = self.gate.next_number if passes else None
             row.burst = self.gate.next_burst if passes else None
             payload = self.store.consume_message(self.run_id, self.token, name, row, self.take_state())
             if payload is not None:
-                self.replaying = False
-                self.engine.notify_local()
-                if passes:
-                    await self.gate.deliver(None)  # the number just written, at once
-                else:
-                    await self._deliver_late(row.position)
-                return _serde.loads(payload)
+                return payload, passes
             remaining = None if row.due_at is None else row.due_at - time.time()
             if remaining is not None and remaining <= 0:
-                error = WaitTimeout(f"no message {name!r} arrived within {timeout}s")
-                row.status, row.finished_at = "failed", time.time()
-                row.error_json = ErrorInfo.from_exception(error, traceback=False).to_json()
-                await self._write_delivered(row, upsert=True)
-                raise error
-            try:
-                # asyncio.timeout, not wait_for: a task created here would take a place in the run's task tree.
-                with self._waiting(row.due_at):
-                    async with asyncio.timeout(remaining):
-                        await changed.wait()
-            except TimeoutError:
-                pass
+                return None
+            # asyncio.timeout, not wait_for: a task created here would take a place in the run's task tree.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await sent.wait()
 
     def now(self, scope: Scope) -> datetime:
         position = scope.next_position()

@@ -204,6 +204,10 @@ class JournalStore(Protocol):
     ) -> str | None:
         """Take the oldest unread message ``name`` for the wait at ``step`` and mark the wait done with it."""
 
+    def last_message(self) -> int:
+        """A number that changes whenever a message is sent (the newest message's sequence number): waits look
+        for their message only when it moved, not at every write of every run."""
+
 
 def dead_owners(owners: Sequence[str], host: str) -> list[str]:
     """Those of ``owners`` (``host/pid/…``) that were processes of this host and no longer exist."""

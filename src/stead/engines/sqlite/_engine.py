@@ -42,4 +42,4 @@ class SqliteEngine(JournalEngine):
             current = self.store.data_version()
             if current != version:
                 version = current
-                self.notify_local()
+                self.notify_changed()

@@ -545,6 +545,10 @@ class SqliteStore:
             )
             return str(payload_json)
 
+    def last_message(self) -> int:
+        row = self._conn.execute("SELECT MAX(seq) FROM messages").fetchone()
+        return int(row[0] or 0)
+
     def pending_messages(self, run_id: str) -> int:
         row = self._conn.execute(
             "SELECT COUNT(*) FROM messages WHERE run_id = ? AND consumed_by IS NULL", (run_id,)
