@@ -110,7 +110,7 @@ class JournalStore(Protocol):
         workflows: Sequence[str],
         run_ids: Sequence[str] | None,
         now: float,
-        dead_owners: Sequence[str],
+        dead_owners: list[str],
         limit: int,
     ) -> list[RunRow]:
         """Runs a worker may claim, oldest first: unowned, leased by an expired lease, or by one of

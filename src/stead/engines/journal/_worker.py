@@ -143,10 +143,15 @@ class JournalWorker(Worker):
         only = sorted(self.only - set(self.active)) if self.only is not None else None
         if only is not None and not only:
             return
-        ready = self.store.candidates(list(self.workflows), only, now, self.engine.host + "/", _CLAIM_BATCH)
+        ready = self._candidates(only, now, _CLAIM_BATCH)
         wanted = sum(1 for row in ready if self._claimable(row, now))
         for _, run_id in sorted(idle, reverse=True)[:wanted]:
             self._let_go(run_id)
+
+    def _candidates(self, only: list[str] | None, now: float, limit: int) -> list[RunRow]:
+        # Runs whose worker died on this machine are free at once, without waiting for their lease to expire.
+        dead = dead_owners(self.store.lease_owners(self.engine.host + "/", now), self.engine.host)
+        return self.store.candidates(list(self.workflows), only, now, dead, limit)
 
     def _let_go(self, run_id: str) -> None:
         runtime = self.runtimes[run_id]
@@ -174,9 +179,7 @@ class JournalWorker(Worker):
         only = sorted(self.only - set(self.active)) if self.only is not None else None
         if only is not None and not only:
             return False
-        # Runs whose worker died on this machine are free at once, without waiting for their lease to expire.
-        dead = dead_owners(self.store.lease_owners(self.engine.host + "/", now), self.engine.host)
-        candidates = self.store.candidates(list(self.workflows), only, now, dead, free * 2)
+        candidates = self._candidates(only, now, free * 2)
         for row in candidates:
             if free <= 0:
                 break

@@ -220,7 +220,7 @@ class SqliteStore:
         workflows: Sequence[str],
         run_ids: Sequence[str] | None,
         now: float,
-        dead_owners: Sequence[str],
+        dead_owners: list[str],
         limit: int,
     ) -> list[RunRow]:
         in_workflows = f"workflow IN ({','.join('?' * len(workflows))})"
