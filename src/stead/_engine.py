@@ -388,9 +388,19 @@ class Engine(abc.ABC):
     def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         """The events the run's steps stream (model tokens, attempts), oldest first, from after event ``after``.
 
-        With ``follow``, waits for new events until the run finishes; else stops at the last one stored.
+        With ``follow``, waits for new events until the run finishes (and watches the run: :meth:`watch`); else
+        stops at the last one stored.
         """
         raise UsageError(f"the engine {self.url} does not stream run events")
+
+    async def watch(self, run_id: str) -> None:
+        """Say that somebody follows the run's events from now on, so that its model calls stream their tokens.
+
+        ``events(follow=True)`` does it; call it before a worker takes the run to be sure that the run's first
+        model call streams. Engines that stream every call anyway (the embedded one) only check the run exists.
+        On Temporal a plain ``Runner.run`` call of a run nobody watches asks the model without streaming.
+        """
+        await self.get(run_id)
 
     @abc.abstractmethod
     async def close(self) -> None: ...

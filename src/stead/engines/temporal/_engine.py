@@ -71,10 +71,19 @@ from ..._exceptions import (
 )
 from ..._replay import ReplayResult
 from ..._workflow import Workflow
-from ._codec import DATA_CONVERTER, FORK_SEED, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
+from ._codec import (
+    DATA_CONVERTER,
+    FORK_SEED,
+    MEMO_ARGS,
+    MEMO_SOURCE,
+    MEMO_STATE,
+    MEMO_WAITING,
+    MEMO_WATCHED,
+    json_size,
+)
 from ._config import TemporalOptions
 from ._history import error_of, run_status, timeline, ts
-from ._stream import read_events
+from ._stream import WATCH_SIGNAL, read_events
 
 __all__ = ["TemporalEngine"]
 
@@ -121,6 +130,8 @@ class TemporalEngine(Engine):
         self.options = TemporalOptions.from_url(url)
         self._client: Client | None = None
         self._closed = False
+        self._watched: set[str] = set()
+        """Runs this engine told that somebody watches them (one signal each is enough)."""
 
     def __repr__(self) -> str:
         return f"<TemporalEngine {self.options.target} {self.options.namespace}/{self.options.task_queue}>"
@@ -518,9 +529,36 @@ class TemporalEngine(Engine):
             await asyncio.sleep(pause if remaining is None else min(pause, remaining))
             pause = min(pause * 1.5, 0.5)
 
+    async def watch(self, run_id: str) -> None:
+        """Tell the run (a signal, once: its memo then says so) that somebody follows its events: its later model
+        calls stream their tokens. Unwatched, a plain ``Runner.run`` call asks without streaming."""
+        client = await self.client()
+        async with self._rpc(run_id):
+            description = await self._handle(client, run_id).describe()
+        await self._watch(client, run_id, description)
+
+    async def _watch(self, client: Client, run_id: str, description: Any) -> None:
+        if run_id in self._watched:
+            return
+        if description.raw_description.workflow_execution_info.status != _RUNNING:
+            return  # nothing left to stream
+        if not (await description.memo()).get(MEMO_WATCHED):
+            try:
+                await self._handle(client, run_id).signal(WATCH_SIGNAL)
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND or "namespace" in (exc.message or "").lower():
+                    async with self._rpc(run_id):
+                        raise
+                return  # it finished meanwhile
+        if len(self._watched) >= 10_000:
+            self._watched.clear()
+        self._watched.add(run_id)
+
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         client = await self.client()
-        await self.get(run_id)  # RunNotFound
+        info, _, description = await self._read(run_id)  # RunNotFound
+        if follow and not info.status.finished:
+            await self._watch(client, run_id, description)
 
         async def finished() -> None:
             with contextlib.suppress(Exception):
