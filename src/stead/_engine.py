@@ -205,8 +205,12 @@ class RunHandle(Generic[R]):
 
     async def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its result; raise RunFailed or RunCancelled otherwise."""
-        info = await self.engine.wait(self.run_id, timeout=timeout)
-        return result_of(info, self.workflow)
+        value = await self.engine.outcome(self.run_id, timeout=timeout)
+        if self.workflow is None:
+            return value  # type: ignore[no-any-return]
+        import json
+
+        return self.workflow.decode_result(json.dumps(value))
 
     async def info(self) -> RunInfo:
         return await self.engine.get(self.run_id)
@@ -345,6 +349,11 @@ class Engine(abc.ABC):
     ) -> RunInfo:
         """Wait until the run reaches the state ``until`` (see ``WaitUntil``; a finished run has reached every
         state) and return its information; raise TimeoutError after ``timeout`` seconds."""
+
+    async def outcome(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for the run to finish; return its result as JSON, or raise RunFailed or RunCancelled
+        (``RunHandle.result``). Engines that learn a result faster than the whole ``RunInfo`` answer sooner."""
+        return result_of(await self.wait(run_id, timeout=timeout))
 
     @abc.abstractmethod
     async def reopen(self, run_id: str) -> RunInfo:

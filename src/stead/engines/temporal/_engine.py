@@ -56,6 +56,7 @@ from ..._engine import (
     not_reached,
     prepare_start,
     reached,
+    result_of,
 )
 from ..._events import RunEvent
 from ..._exceptions import (
@@ -486,15 +487,32 @@ class TemporalEngine(Engine):
         check_until(until)
         if until != "finished":
             return await self._wait_waiting(run_id, timeout, until)
+        closed = await self._until_closed(run_id, timeout)
+        if isinstance(closed, RunInfo):
+            return closed
+        info, _, _ = await self._read(run_id, closed=True)
+        return info
+
+    async def outcome(self, run_id: str, timeout: float | None = None) -> Any:
+        # The result of a completed run comes with the long poll that sees it close: no further reads.
+        closed = await self._until_closed(run_id, timeout)
+        if isinstance(closed, _Completed):
+            return closed.value
+        if closed is None:
+            closed, _, _ = await self._read(run_id, closed=True)
+        return result_of(closed)
+
+    async def _until_closed(self, run_id: str, timeout: float | None) -> _Completed | RunInfo | None:
+        """Wait until the run's workflow closes: its result if it completed, None if it ended otherwise, or the
+        run's information if the wait timed out just as it ended (TimeoutError if it had not)."""
         client = await self.client()
 
-        async def finished() -> None:
+        async def finished() -> _Completed | None:
             while True:
                 try:
-                    await self._handle(client, run_id).result(follow_runs=True)
-                    return
+                    return _Completed(await self._handle(client, run_id).result(follow_runs=True))
                 except WorkflowFailureError:
-                    return
+                    return None
                 except RPCError as exc:
                     if not _timed_out(exc):
                         async with self._rpc(run_id):
@@ -503,7 +521,7 @@ class TemporalEngine(Engine):
                 await asyncio.sleep(0.2)
 
         try:
-            await asyncio.wait_for(finished(), timeout)
+            return await asyncio.wait_for(finished(), timeout)
         except TimeoutError:
             info = await self.get(run_id)
             if info.status.finished:
@@ -511,8 +529,6 @@ class TemporalEngine(Engine):
             raise TimeoutError(
                 f"run {run_id!r} did not finish within {timeout}s (it is {info.status})"
             ) from None
-        info, _, _ = await self._read(run_id, closed=True)
-        return info
 
     async def _wait_waiting(self, run_id: str, timeout: float | None, until: WaitUntil) -> RunInfo:
         """Temporal has no event for "the run waits" (its memo changes): read the run with a growing pause.
@@ -629,6 +645,11 @@ class TemporalEngine(Engine):
         # interpreter shuts down (when a callback from its threads into Python would crash the process).
         self._client = None
         gc.collect()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Completed:
+    value: Any
 
 
 def _timed_out(exc: RPCError) -> bool:
