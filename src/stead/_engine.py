@@ -56,6 +56,7 @@ __all__ = [
     "not_reached",
     "prepare_start",
     "reached",
+    "result_of",
 ]
 
 R = TypeVar("R")
