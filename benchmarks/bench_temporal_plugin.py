@@ -1,6 +1,6 @@
 """stead on Temporal beside Temporal's own OpenAI Agents integration, on one dev server, the same agents.
 
-    python benchmarks/bench_temporal_plugin.py [--runs 50] [--concurrent 500] [--json]
+    python benchmarks/bench_temporal_plugin.py [--runs 50] [--concurrent 500] [--repeat 1] [--json]
 
 The plugin (PyPI ``temporalio-openai-agents``) pins an older openai-agents than stead, so its side runs in a venv
 of its own, made once under ``.bench/plugin-venv`` (``--venv``) with pip, by ``benchmarks/plugin_side.py``. Both
@@ -11,6 +11,11 @@ after the other, each with a warm worker in the process of its client:
 * hello: an agent with one model call, --runs runs one after the other (runs/s);
 * tool: model -> two tool calls -> model, --runs runs one after the other (runs/s);
 * concurrent: --concurrent tool-agent runs started at once against a model answering in 200 ms (wall seconds).
+
+With ``--repeat N`` each workload runs N times on each side, the sides taking turns to go first, so that a change
+in the machine's load between them weighs on both: the figures are the medians, the ratio the median of the
+ratios of each pair. Beside the time, the CPU each side's process (worker and client) and the dev server used
+per run, which other jobs on the machine change less than the time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +40,9 @@ from agents import Agent, Runner, function_tool  # noqa: E402
 
 import stead  # noqa: E402
 from stead.engines.temporal import free_port, start_dev_server  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _cpu import Meter  # noqa: E402
 
 PLUGIN = "temporalio-openai-agents==1.1.0"
 
@@ -97,10 +106,13 @@ def plugin_python(venv: Path) -> Path:
     return python
 
 
-def run_plugin(python: Path, address: str, base_url: str, workload: str, runs: int) -> dict[str, Any]:
+def run_plugin(
+    python: Path, address: str, base_url: str, workload: str, runs: int, server_pid: int | None
+) -> dict[str, Any]:
+    pid = [] if server_pid is None else ["--server-pid", str(server_pid)]
     out = subprocess.run(
         [str(python), str(ROOT / "benchmarks" / "plugin_side.py"), "--address", address]
-        + ["--workload", workload, "--runs", str(runs)],
+        + ["--workload", workload, "--runs", str(runs), *pid],
         capture_output=True,
         text=True,
         env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench", "PYTHONPATH": ""},
@@ -112,7 +124,9 @@ def run_plugin(python: Path, address: str, base_url: str, workload: str, runs: i
     return figures
 
 
-async def run_stead(address: str, base_url: str, workload: str, runs: int) -> dict[str, Any]:
+async def run_stead(
+    address: str, base_url: str, workload: str, runs: int, server_pid: int | None = None
+) -> dict[str, Any]:
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "bench"
     os.environ["STEAD_OPENAI_API"] = (
@@ -127,20 +141,28 @@ async def run_stead(address: str, base_url: str, workload: str, runs: int) -> di
                 return str(await (await engine.start(wf, f"hi {i}")).result(timeout=600))
 
             await one(-1)  # warm: the worker polls, the program is loaded
+            meter = Meter(server_pid)
             started = time.perf_counter()
             if workload == "concurrent":
                 await asyncio.gather(*(one(i) for i in range(runs)))
             else:
                 for i in range(runs):
                     await one(i)
-            return {"runs": runs, "seconds": time.perf_counter() - started}
+            seconds = time.perf_counter() - started
+            return {"runs": runs, "seconds": seconds, **meter.used()}
     finally:
         await engine.close()
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if len(known) == len(values) and known else None
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     python = plugin_python(args.venv)
     server = start_dev_server(port=free_port(), headless=True, db_file=None, log_level="error")
+    server_pid = server.process.pid if server.process is not None else None
     quick, quick_url = fake_model(0.0)
     slow, slow_url = fake_model(0.2)
     figures: dict[str, Any] = {}
@@ -152,9 +174,25 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         ):
             if runs <= 0:
                 continue
-            ours = asyncio.run(run_stead(server.address, url, workload, runs))
-            theirs = run_plugin(python, server.address, url, workload, runs)
-            figures[workload] = {"runs": runs, "stead_s": ours["seconds"], "plugin_s": theirs["seconds"]}
+            pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            for turn in range(args.repeat):
+                theirs = None
+                if turn % 2 == 1:  # every other turn the plugin goes first
+                    theirs = run_plugin(python, server.address, url, workload, runs, server_pid)
+                ours = asyncio.run(run_stead(server.address, url, workload, runs, server_pid))
+                if theirs is None:
+                    theirs = run_plugin(python, server.address, url, workload, runs, server_pid)
+                pairs.append((ours, theirs))
+            figures[workload] = {
+                "runs": runs,
+                "repeat": args.repeat,
+                "ratio": statistics.median(t["seconds"] / o["seconds"] for o, t in pairs),
+                **{
+                    f"{side}_{key}": _median([pair[index][field] for pair in pairs])
+                    for index, side in enumerate(("stead", "plugin"))
+                    for key, field in (("s", "seconds"), ("cpu", "cpu"), ("server_cpu", "server_cpu"))
+                },
+            }
     finally:
         for process in (quick, slow):
             process.terminate()
@@ -163,8 +201,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def _per_run(f: dict[str, Any], key: str) -> str:
+    ours, theirs = f[f"stead_{key}"], f[f"plugin_{key}"]
+    if ours is None or theirs is None:
+        return "?"
+    return f"{ours / f['runs'] * 1000:.0f} / {theirs / f['runs'] * 1000:.0f}"
+
+
 def report(figures: dict[str, Any]) -> None:
-    print(f"{'workload':<40} {'stead':>12} {'plugin':>12} {'stead/plugin':>13}")
+    print(
+        f"{'workload':<44} {'stead':>12} {'plugin':>12} {'stead/plugin':>13}"
+        f" {'cpu ms/run':>12} {'server cpu':>11}"
+    )
     for workload, f in figures.items():
         if workload == "concurrent":
             label = f"{f['runs']} concurrent tool-agent runs, 200 ms model"
@@ -173,7 +221,15 @@ def report(figures: dict[str, Any]) -> None:
             label = f"{workload} agent, {f['runs']} sequential runs"
             ours, theirs = f"{f['runs'] / f['stead_s']:.2f} runs/s", f"{f['runs'] / f['plugin_s']:.2f} runs/s"
         # As a speed ratio: above 1 means stead is faster.
-        print(f"{label:<40} {ours:>12} {theirs:>12} {f['plugin_s'] / f['stead_s']:>12.2f}x")
+        print(
+            f"{label:<44} {ours:>12} {theirs:>12} {f['ratio']:>12.2f}x"
+            f" {_per_run(f, 'cpu'):>12} {_per_run(f, 'server_cpu'):>11}"
+        )
+    repeat = max((f["repeat"] for f in figures.values()), default=1)
+    print(
+        f"(medians of {repeat} turns each; cpu: the side's process, worker and client; server cpu: the dev "
+        "server's, while that side ran; both stead / plugin)"
+    )
 
 
 if __name__ == "__main__":
@@ -184,6 +240,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--concurrent", type=int, default=500, help="concurrent tool-agent runs (0 skips them)"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="turns of each workload on each side")
     parser.add_argument("--venv", type=Path, default=ROOT / ".bench" / "plugin-venv")
     parser.add_argument("--json", action="store_true")
     parsed = parser.parse_args()

@@ -5,7 +5,8 @@
 The same agents as stead's side, written the way the plugin's documentation and samples write them: the
 plugin on the client (``OpenAIAgentsPlugin``), workflows in Temporal's default sandbox, the agent built in the
 workflow, tools as activities (``activity_as_tool``), the model from the default provider (the OpenAI client,
-pointed at the fake server by ``OPENAI_BASE_URL``). Prints one JSON line: the runs and the seconds they took.
+pointed at the fake server by ``OPENAI_BASE_URL``). Prints one JSON line: the runs, the seconds they took, and the
+CPU seconds this process and the server (``--server-pid``) used meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import timedelta
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
+from _cpu import Meter  # noqa: E402  (beside this script)
 from agents import Agent, Runner  # noqa: E402
 from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
@@ -55,7 +57,7 @@ class ToolAgent:
         return str((await Runner.run(agent, prompt)).final_output)
 
 
-async def main(args: argparse.Namespace) -> dict[str, float | int]:
+async def main(args: argparse.Namespace) -> dict[str, float | int | None]:
     client = await Client.connect(
         args.address,
         plugins=[
@@ -74,6 +76,7 @@ async def main(args: argparse.Namespace) -> dict[str, float | int]:
             )
 
         await one(-1)  # warm: the worker polls, the sandbox has imported the workflows
+        meter = Meter(args.server_pid)
         started = time.perf_counter()
         if args.workload == "concurrent":
             await asyncio.gather(*(one(i) for i in range(args.runs)))
@@ -81,7 +84,8 @@ async def main(args: argparse.Namespace) -> dict[str, float | int]:
             for i in range(args.runs):
                 await one(i)
         seconds = time.perf_counter() - started
-    return {"runs": args.runs, "seconds": seconds}
+        used = meter.used()
+    return {"runs": args.runs, "seconds": seconds, **used}
 
 
 if __name__ == "__main__":
@@ -91,4 +95,5 @@ if __name__ == "__main__":
     parser.add_argument("--address", required=True)
     parser.add_argument("--workload", choices=["hello", "tool", "concurrent"], required=True)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--server-pid", type=int, default=None, help="the dev server's process, for its CPU")
     print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)

@@ -411,6 +411,52 @@ async def test_each_model_call_sends_only_the_new_items(
     assert server.requests[-1].tool_outputs[-1].output.startswith(f"fact {turns - 1}")
 
 
+STORY = "Once upon a time a small robot learned to paint the sea at dawn."
+
+
+@stead.workflow
+async def two_stories(prompt: str) -> list[str]:
+    agent = Agent(name="Teller", instructions="Tell a story.", model="gpt-4o-mini")
+    first = str((await Runner.run(agent, prompt)).final_output)
+    await stead.wait_for("again")
+    return [first, str((await Runner.run(agent, prompt)).final_output)]
+
+
+async def first_text(engine: stead.Engine, run_id: str) -> stead.RunEvent:
+    async for event in engine.events(run_id):
+        if event.kind == "text":
+            return event
+    raise AssertionError("the run ended without streaming a token")
+
+
+async def test_a_plain_model_call_streams_only_once_somebody_watches_the_run(
+    engine: stead.Engine, models: Callable[[Any], FakeOpenAIServer]
+) -> None:
+    server = models(lambda request: Reply(Text(STORY)))
+    handle = await engine.start(two_stories, "a robot")
+    async with engine.worker([two_stories]):
+        await engine.wait(handle.run_id, timeout=60, until="waiting")
+        assert not server.requests[0].stream, "nobody watched, yet the call streamed"
+        await engine.watch(handle.run_id)
+        watcher = asyncio.create_task(asyncio.wait_for(first_text(engine, handle.run_id), 60))
+        await handle.send("again")
+        assert await handle.result(timeout=60) == [STORY, STORY]
+        token = await watcher  # while the run ran
+    assert server.requests[1].stream
+    texts = [e async for e in engine.events(handle.run_id) if e.kind == "text"]
+    assert len(texts) > 3 and "".join(e.data for e in texts) == STORY
+    second = [s for s in await engine.steps(handle.run_id) if s.kind == "model"][1]
+    assert {e.position for e in texts} == {token.position} == {second.position}
+    assert isinstance(engine, TemporalEngine)
+    client = await engine.client()
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        async for e in client.get_workflow_handle(handle.run_id).fetch_history_events()
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals.count("stead.watch") == 1, "the watcher following the run asked again"
+
+
 # -- stead dev --------------------------------------------------------------------------------------------------
 
 

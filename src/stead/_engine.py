@@ -56,6 +56,7 @@ __all__ = [
     "not_reached",
     "prepare_start",
     "reached",
+    "result_of",
 ]
 
 R = TypeVar("R")
@@ -205,8 +206,12 @@ class RunHandle(Generic[R]):
 
     async def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its result; raise RunFailed or RunCancelled otherwise."""
-        info = await self.engine.wait(self.run_id, timeout=timeout)
-        return result_of(info, self.workflow)
+        value = await self.engine.outcome(self.run_id, timeout=timeout)
+        if self.workflow is None:
+            return value  # type: ignore[no-any-return]
+        import json
+
+        return self.workflow.decode_result(json.dumps(value))
 
     async def info(self) -> RunInfo:
         return await self.engine.get(self.run_id)
@@ -346,6 +351,11 @@ class Engine(abc.ABC):
         """Wait until the run reaches the state ``until`` (see ``WaitUntil``; a finished run has reached every
         state) and return its information; raise TimeoutError after ``timeout`` seconds."""
 
+    async def outcome(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for the run to finish; return its result as JSON, or raise RunFailed or RunCancelled
+        (``RunHandle.result``). Engines that learn a result faster than the whole ``RunInfo`` answer sooner."""
+        return result_of(await self.wait(run_id, timeout=timeout))
+
     @abc.abstractmethod
     async def reopen(self, run_id: str) -> RunInfo:
         """Make a failed run runnable again (after a fix): its recorded steps replay, its failed steps rerun."""
@@ -388,9 +398,19 @@ class Engine(abc.ABC):
     def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         """The events the run's steps stream (model tokens, attempts), oldest first, from after event ``after``.
 
-        With ``follow``, waits for new events until the run finishes; else stops at the last one stored.
+        With ``follow``, waits for new events until the run finishes (and watches the run: :meth:`watch`); else
+        stops at the last one stored.
         """
         raise UsageError(f"the engine {self.url} does not stream run events")
+
+    async def watch(self, run_id: str) -> None:
+        """Say that somebody follows the run's events from now on, so that its model calls stream their tokens.
+
+        ``events(follow=True)`` does it; call it before a worker takes the run to be sure that the run's first
+        model call streams. Engines that stream every call anyway (the embedded one) only check the run exists.
+        On Temporal a plain ``Runner.run`` call of a run nobody watches asks the model without streaming.
+        """
+        await self.get(run_id)
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -9,6 +9,10 @@ An attempt may also keep **progress** for the attempts after it (:func:`save_pro
 JSON data that a retry, or the attempt a resumed run makes after its worker died, reads to continue the work
 instead of starting it again (the agents integration keeps the id of a background model response there). It
 lives as long as the step is in flight: once the step is recorded, its progress is gone.
+
+Whether anybody **watches** (:func:`watched`) lets a step skip work done only for watchers: a plain model call
+streams its tokens from the provider only then. Engines that store every event cheaply say yes always; on
+Temporal a run is watched once somebody followed its events (``Engine.watch``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "emit",
     "save_progress",
     "saved_progress",
+    "watched",
 ]
 
 
@@ -72,6 +77,8 @@ class Attempt:
     raised: int = 0
     """Earlier attempts of the step that raised. The others before this one were lost with their worker: they do
     not count against ``RetryPolicy.max_attempts`` (``counted`` is this attempt's number in that budget)."""
+    watched: bool = True
+    """Whether somebody outside follows the run's events (engines that cannot tell, or keep every event, say so)."""
 
     @property
     def counted(self) -> int:
@@ -103,6 +110,12 @@ def emit(kind: str, data: Any = None) -> None:
     from ._serde import to_json_value
 
     attempt.sink(kind, attempt.position, attempt.attempt, to_json_value(data, f"the data of event {kind!r}"))
+
+
+def watched() -> bool:
+    """Whether somebody follows the running step's events (``stead tail``, the dashboard); True outside a step."""
+    attempt = _current.get()
+    return attempt is None or attempt.watched
 
 
 def saved_progress() -> Any:

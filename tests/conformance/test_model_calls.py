@@ -115,6 +115,7 @@ async def test_plain_runner_run_streams_tokens_to_watchers(
 ) -> None:
     fake_openai([Reply(Text(STORY))])
     handle = await engine.start(plain_story, "a robot")
+    await engine.watch(handle.run_id)  # somebody follows it (on Temporal, an unwatched call does not stream)
     async with engine.worker([plain_story]):
         assert await handle.result(timeout=30) == STORY
     texts = [e.data async for e in engine.events(handle.run_id) if e.kind == "text"]
@@ -338,6 +339,8 @@ async def test_a_hung_model_call_is_abandoned_and_retried(
         MODEL_CALLS.timeout = 1.0
     server = fake_openai([Slow(30, Reply(Text("too late"))), Reply(Text(STORY))])
     handle = await engine.start(plain_story, "a robot")
+    if streaming:
+        await engine.watch(handle.run_id)  # a call streams under the hood when somebody may watch it
     async with engine.worker([plain_story]):
         assert await handle.result(timeout=30) == STORY
     assert len(server.requests) == 2

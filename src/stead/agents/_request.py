@@ -22,7 +22,7 @@ from openai.types.responses import ResponseCompletedEvent, ResponseOutputMessage
 from pydantic import TypeAdapter
 
 from .. import _serde
-from .._events import emit
+from .._events import emit, watched
 from .._exceptions import SerializationError
 from ._background import background_events, background_model, background_response
 from ._stream import MODEL_CALLS, assembled_response, idle_guarded, streams_alike
@@ -117,14 +117,18 @@ async def call_model(model: Model, request: ModelRequest) -> Any:
     """Call ``model``; return what a model step journals (tokens go out as ``text`` events for watchers).
 
     A plain call streams under the hood when the model's stream assembles into what ``get_response`` returns
-    (``MODEL_CALLS.stream_tokens``). An answer the SDK will reject (``ModelBehaviorError``: a final output that
-    is not valid for the agent's ``output_type``) fails the step at once, so that ``stead resume`` asks again.
+    (``MODEL_CALLS.stream_tokens``) and somebody may watch the tokens (``stead._events.watched``: on Temporal an
+    unwatched run asks with ``get_response``, as the tokens would reach nobody). An answer the SDK will reject
+    (``ModelBehaviorError``: a final output that is not valid for the agent's ``output_type``) fails the step at
+    once, so that ``stead resume`` asks again.
     """
     args, kwargs = request.arguments()
     idle = MODEL_CALLS.idle_timeout
     background = background_model(model, request.model_settings)
     if not request.stream:
-        if MODEL_CALLS.stream_tokens and streams_alike(model, request.model_settings):
+        # A background call streams even unwatched: polling for its response would take longer.
+        watchers = background is not None or watched()
+        if MODEL_CALLS.stream_tokens and watchers and streams_alike(model, request.model_settings):
             events = None if background is None else background_events(background, args, kwargs)
             response = await assembled_response(model, args, kwargs, idle, events)
         elif background is not None:

@@ -196,6 +196,8 @@ async def execute(
     started = time.monotonic()
     progress = output.progress(run_id, info.workflow)
     progress.begin(await engine.steps(run_id))
+    if output.stream:
+        await engine.watch(run_id)  # before the worker takes the run: its first model call streams too
     worker = engine.worker(workflows, run_ids=[run_id])
     worker_task = asyncio.create_task(worker.run(), name=f"stead-cli-worker-{run_id}")
     wait_task = asyncio.create_task(engine.wait(run_id), name=f"stead-cli-wait-{run_id}")

@@ -121,7 +121,17 @@ class StepActivities:
                 raise StepLost(data["step"], lost)
             with (
                 _observe.bind(run_id, info.workflow_type or ""),
-                attempt_scope(Attempt(run_id, position, info.attempt, stream.sink, beats, beats.failures)),
+                attempt_scope(
+                    Attempt(
+                        run_id,
+                        position,
+                        info.attempt,
+                        stream.sink,
+                        beats,
+                        beats.failures,
+                        watched=bool(data.get("watched")),
+                    )
+                ),
                 limiter_scope(self.limiter),
             ):
                 value, policy = await self._run(data, run_id, temporal_run_id, policy)

@@ -33,6 +33,7 @@ __all__ = [
     "MEMO_SOURCE",
     "MEMO_STATE",
     "MEMO_WAITING",
+    "MEMO_WATCHED",
     "QUERY_STATE",
     "error_dict",
     "json_size",
@@ -51,6 +52,8 @@ MEMO_ARGS = "stead.args"
 """The fingerprint of the run's arguments: starting the same run id again must pass the same ones."""
 MEMO_STATE = "stead.state"
 MEMO_WAITING = "stead.waiting"
+MEMO_WATCHED = "stead.watched"
+"""Set once somebody followed the run's events (``TemporalEngine.watch``): its model calls stream their tokens."""
 MEMO_CLOCK = "stead.clock"
 """The ``stead.now()`` readings since the last update, so that timelines show them as the embedded engine does."""
 QUERY_STATE = "stead.state"

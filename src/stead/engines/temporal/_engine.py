@@ -56,6 +56,7 @@ from ..._engine import (
     not_reached,
     prepare_start,
     reached,
+    result_of,
 )
 from ..._events import RunEvent
 from ..._exceptions import (
@@ -71,10 +72,19 @@ from ..._exceptions import (
 )
 from ..._replay import ReplayResult
 from ..._workflow import Workflow
-from ._codec import DATA_CONVERTER, FORK_SEED, MEMO_ARGS, MEMO_SOURCE, MEMO_STATE, MEMO_WAITING, json_size
+from ._codec import (
+    DATA_CONVERTER,
+    FORK_SEED,
+    MEMO_ARGS,
+    MEMO_SOURCE,
+    MEMO_STATE,
+    MEMO_WAITING,
+    MEMO_WATCHED,
+    json_size,
+)
 from ._config import TemporalOptions
 from ._history import error_of, run_status, timeline, ts
-from ._stream import read_events
+from ._stream import WATCH_SIGNAL, read_events
 
 __all__ = ["TemporalEngine"]
 
@@ -121,6 +131,8 @@ class TemporalEngine(Engine):
         self.options = TemporalOptions.from_url(url)
         self._client: Client | None = None
         self._closed = False
+        self._watched: set[str] = set()
+        """Runs this engine told that somebody watches them (one signal each is enough)."""
 
     def __repr__(self) -> str:
         return f"<TemporalEngine {self.options.target} {self.options.namespace}/{self.options.task_queue}>"
@@ -475,15 +487,32 @@ class TemporalEngine(Engine):
         check_until(until)
         if until != "finished":
             return await self._wait_waiting(run_id, timeout, until)
+        closed = await self._until_closed(run_id, timeout)
+        if isinstance(closed, RunInfo):
+            return closed
+        info, _, _ = await self._read(run_id, closed=True)
+        return info
+
+    async def outcome(self, run_id: str, timeout: float | None = None) -> Any:
+        # The result of a completed run comes with the long poll that sees it close: no further reads.
+        closed = await self._until_closed(run_id, timeout)
+        if isinstance(closed, _Completed):
+            return closed.value
+        if closed is None:
+            closed, _, _ = await self._read(run_id, closed=True)
+        return result_of(closed)
+
+    async def _until_closed(self, run_id: str, timeout: float | None) -> _Completed | RunInfo | None:
+        """Wait until the run's workflow closes: its result if it completed, None if it ended otherwise, or the
+        run's information if the wait timed out just as it ended (TimeoutError if it had not)."""
         client = await self.client()
 
-        async def finished() -> None:
+        async def finished() -> _Completed | None:
             while True:
                 try:
-                    await self._handle(client, run_id).result(follow_runs=True)
-                    return
+                    return _Completed(await self._handle(client, run_id).result(follow_runs=True))
                 except WorkflowFailureError:
-                    return
+                    return None
                 except RPCError as exc:
                     if not _timed_out(exc):
                         async with self._rpc(run_id):
@@ -492,7 +521,7 @@ class TemporalEngine(Engine):
                 await asyncio.sleep(0.2)
 
         try:
-            await asyncio.wait_for(finished(), timeout)
+            return await asyncio.wait_for(finished(), timeout)
         except TimeoutError:
             info = await self.get(run_id)
             if info.status.finished:
@@ -500,8 +529,6 @@ class TemporalEngine(Engine):
             raise TimeoutError(
                 f"run {run_id!r} did not finish within {timeout}s (it is {info.status})"
             ) from None
-        info, _, _ = await self._read(run_id, closed=True)
-        return info
 
     async def _wait_waiting(self, run_id: str, timeout: float | None, until: WaitUntil) -> RunInfo:
         """Temporal has no event for "the run waits" (its memo changes): read the run with a growing pause.
@@ -518,9 +545,36 @@ class TemporalEngine(Engine):
             await asyncio.sleep(pause if remaining is None else min(pause, remaining))
             pause = min(pause * 1.5, 0.5)
 
+    async def watch(self, run_id: str) -> None:
+        """Tell the run (a signal, once: its memo then says so) that somebody follows its events: its later model
+        calls stream their tokens. Unwatched, a plain ``Runner.run`` call asks without streaming."""
+        client = await self.client()
+        async with self._rpc(run_id):
+            description = await self._handle(client, run_id).describe()
+        await self._watch(client, run_id, description)
+
+    async def _watch(self, client: Client, run_id: str, description: Any) -> None:
+        if run_id in self._watched:
+            return
+        if description.raw_description.workflow_execution_info.status != _RUNNING:
+            return  # nothing left to stream
+        if not (await description.memo()).get(MEMO_WATCHED):
+            try:
+                await self._handle(client, run_id).signal(WATCH_SIGNAL)
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND or "namespace" in (exc.message or "").lower():
+                    async with self._rpc(run_id):
+                        raise
+                return  # it finished meanwhile
+        if len(self._watched) >= 10_000:
+            self._watched.clear()
+        self._watched.add(run_id)
+
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
         client = await self.client()
-        await self.get(run_id)  # RunNotFound
+        info, _, description = await self._read(run_id)  # RunNotFound
+        if follow and not info.status.finished:
+            await self._watch(client, run_id, description)
 
         async def finished() -> None:
             with contextlib.suppress(Exception):
@@ -591,6 +645,11 @@ class TemporalEngine(Engine):
         # interpreter shuts down (when a callback from its threads into Python would crash the process).
         self._client = None
         gc.collect()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Completed:
+    value: Any
 
 
 def _timed_out(exc: RPCError) -> bool:

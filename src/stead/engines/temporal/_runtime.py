@@ -64,12 +64,13 @@ from ._codec import (
     MEMO_CLOCK,
     MEMO_STATE,
     MEMO_WAITING,
+    MEMO_WATCHED,
     QUERY_STATE,
     json_size,
     temporal_policy,
 )
 from ._config import TemporalOptions
-from ._stream import EVENTS_SIGNAL
+from ._stream import EVENTS_SIGNAL, WATCH_SIGNAL
 
 __all__ = ["Requests", "Serving", "TemporalRun", "workflow_class"]
 
@@ -100,6 +101,8 @@ class TemporalRun:
         self.fatal: NonDeterminismError | None = None
         self.seeded: dict[str, dict[str, Any]] = {}
         """For a fork: the results of the steps it takes from the run it was forked from, by position."""
+        self.watched = False
+        """Whether somebody followed the run's events (its steps' attempts are told, see ``Attempt.watched``)."""
         self._dirty = False
         info = workflow.info()
         self._reset = info.run_id != info.first_execution_run_id
@@ -140,9 +143,16 @@ class TemporalRun:
             MEMO_STATE: dict(self.state) or None,
             MEMO_WAITING: sorted(self.waiting) or None,
             MEMO_CLOCK: self.clock or None,
+            MEMO_WATCHED: self.watched or None,
         }
         self.clock = []
         workflow.upsert_memo(updates)
+
+    def watch(self) -> None:
+        """Somebody follows the run's events (``WATCH_SIGNAL``): later steps know it, and so does the memo."""
+        if not self.watched:
+            self.watched = True
+            self._dirty = True
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
@@ -181,6 +191,8 @@ class TemporalRun:
             data["timeout"] = call.timeout
         if call.retry.jitter != RetryPolicy.jitter:
             data["jitter"] = call.retry.jitter
+        if self.watched:
+            data["watched"] = True
         # Temporal's own bound counts the attempts that raised and those lost with their worker in one: the
         # activity applies stead's two bounds (temporal._codec.policy_of).
         data["retry"] = [call.retry.max_attempts, call.retry.max_lost_attempts]
@@ -442,11 +454,18 @@ class _SteadWorkflow:
         self._inbox: dict[str, deque[Any]] = {}
         self._requests = Requests()
         self._run: TemporalRun | None = None
+        self._watched = False
 
     @workflow.signal(dynamic=True)
     def _message(self, name: str, args: Sequence[RawValue]) -> None:
         if name == EVENTS_SIGNAL:
             return  # what steps streamed, for consumers outside: the history holds it
+        if name == WATCH_SIGNAL:
+            self._watched = True
+            if self._run is not None:
+                self._run.watch()
+                self._run.flush()  # the memo says it at once: the next watcher sends no signal
+            return
         payload = workflow.payload_converter().from_payload(args[0].payload) if args else None
         self._inbox.setdefault(name, deque()).append(payload)
 
@@ -515,6 +534,8 @@ async def _execute(instance: _SteadWorkflow, wf: Workflow[..., Any], serving: Se
         info.workflow_id, options, instance._inbox, serving.own_queue, serving.diverged, instance._requests
     )
     instance._run = run
+    if instance._watched:  # a watch signal that came with the run's first workflow task
+        run.watch()
     loop = asyncio.get_running_loop()
     _scope_tasks(loop)
     integrations.activate()

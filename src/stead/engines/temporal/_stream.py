@@ -30,9 +30,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ..._events import RunEvent
 
-__all__ = ["EVENTS_SIGNAL", "STREAMED", "AttemptStream", "drain", "read_events"]
+__all__ = ["EVENTS_SIGNAL", "STREAMED", "WATCH_SIGNAL", "AttemptStream", "drain", "read_events"]
 
 EVENTS_SIGNAL = "stead.events"
+WATCH_SIGNAL = "stead.watch"
+"""Sent to a run when somebody follows its events: from then on its steps run watched (``Attempt.watched``)."""
 LOG_WORKFLOW = "stead.events"
 LOG_RETENTION = timedelta(days=7)
 STREAMED = "streamed"
