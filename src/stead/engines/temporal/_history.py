@@ -23,6 +23,7 @@ from temporalio.converter import PayloadConverter
 from ..._context import REQUEST_PREFIX, StepAttributes, reply_step
 from ..._engine import ErrorInfo, RunStatus, StepInfo
 from ._codec import ACTIVITY_STEP, MEMO_CLOCK
+from ._stream import WATCH_SIGNAL
 
 __all__ = ["error_of", "run_status", "timeline", "ts"]
 
@@ -275,6 +276,8 @@ def timeline(
                 step_or_none.status, step_or_none.finished_at = "done", when
         elif kind == "workflow_execution_signaled_event_attributes":
             signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name == WATCH_SIGNAL:
+                continue  # somebody began to follow the run's events: no message of the run's code
             steps.append(
                 _Step(
                     f"message:{event.event_id}",
