@@ -50,6 +50,9 @@ from agents.testing import assistant_message, function_call  # noqa: E402
 import stead  # noqa: E402
 from stead.agents import approve  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _fake import fake_server_process  # noqa: E402
+
 # -- the agents ------------------------------------------------------------------------------------------------
 
 
@@ -155,18 +158,7 @@ def fake_model(latency: float) -> tuple[subprocess.Popen[str], str]:
         ],
         "default": {"text": "done", **slow},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stead.testing.fake_openai", "--script-json", json.dumps(rules)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("READY "):
-        process.kill()
-        raise RuntimeError(f"the fake OpenAI server did not start: {line!r}")
-    return process, line.split()[1]
+    return fake_server_process(rules)
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ from stead.engines.temporal import free_port, start_dev_server  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _cpu import Meter  # noqa: E402
+from _fake import fake_server_process  # noqa: E402
 
 PLUGIN = "temporalio-openai-agents==1.1.0"
 
@@ -82,18 +83,7 @@ def script(delay: float) -> dict[str, Any]:
 
 
 def fake_model(delay: float) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stead.testing.fake_openai", "--script-json", json.dumps(script(delay))],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("READY "):
-        process.kill()
-        raise RuntimeError(f"the fake OpenAI server did not start: {line!r}")
-    return process, line.split()[1]
+    return fake_server_process(script(delay))
 
 
 def plugin_python(venv: Path) -> Path:

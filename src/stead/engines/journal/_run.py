@@ -212,21 +212,26 @@ class JournalRun:
         self.replaying = False
         error = StepLost(call.name, lost)
         info = ErrorInfo.from_exception(error)
-        self._forget_progress(position)
-        await self._write_delivered(
-            _attempt_row(
-                call,
-                position,
-                fp,
-                attempt,
-                started,
-                "failed",
-                error_json=info.to_json(),
-                finished_at=time.time(),
-            ),
-            upsert=True,
-        )
+        await self._write_failed(call, position, fp, attempt, started, info, upsert=True)
         raise step_failure(call.name, info.type, info.message, attempt, info.data) from error
+
+    async def _write_failed(
+        self,
+        call: StepCall,
+        position: str,
+        fp: str | None,
+        attempt: int,
+        started: float,
+        info: ErrorInfo,
+        *,
+        upsert: bool,
+    ) -> None:
+        """Record the step as failed with ``info``, its last error."""
+        self._forget_progress(position)  # first: a reopened run's rerun must start afresh
+        row = _attempt_row(
+            call, position, fp, attempt, started, "failed", error_json=info.to_json(), finished_at=time.time()
+        )
+        await self._write_delivered(row, upsert=upsert)
 
     async def _run_attempts(
         self,
@@ -289,19 +294,8 @@ class JournalRun:
                     self.engine.notify_local()
                     await asyncio.sleep(delay)
                     continue
-                self._forget_progress(position)  # first: a reopened run's rerun must start afresh
-                await self._write_delivered(
-                    _attempt_row(
-                        call,
-                        position,
-                        fp,
-                        attempt,
-                        started,
-                        "failed",
-                        error_json=info.to_json(),
-                        finished_at=time.time(),
-                    ),
-                    upsert=show or row is not None,
+                await self._write_failed(
+                    call, position, fp, attempt, started, info, upsert=show or row is not None
                 )
                 raise step_failure(call.name, info.type, info.message, attempt, info.data) from exc
             data, text = _serde.step_result(call.name, value)
