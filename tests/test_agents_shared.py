@@ -8,8 +8,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agents import Agent, AgentHooks, ModelResponse, OpenAIProvider, RunConfig, RunContextWrapper, Runner
+from agents import (
+    Agent,
+    AgentHooks,
+    ModelResponse,
+    OpenAIResponsesModel,
+    RunConfig,
+    RunContextWrapper,
+    Runner,
+)
 from agents.run_internal import agent_tool_configuration
+from openai import AsyncOpenAI
 
 import stead
 from stead.testing import FakeRequest, Gated, Text
@@ -74,12 +83,11 @@ async def test_workflow_runs_sharing_an_agent_are_not_checked_against_each_other
             assert await both.result(timeout=60) == ["answered", "answered"]
             assert max(seen) == 2, seen
 
-    # Outside workflows the SDK's own registry behaves as before. (A client of this test's own: the SDK's default
-    # client may have been made in the event loop of an earlier test.)
+    # Outside workflows the SDK's own registry behaves as before. (A client of this test's own: the SDK's
+    # providers share one HTTP client per process, which an earlier test's event loop may have made.)
     server = fake_openai(all_at_once(3))
     seen.clear()
-    config = RunConfig(
-        model_provider=OpenAIProvider(api_key="test", base_url=server.base_url, use_responses=True)
-    )
-    await asyncio.gather(*(Runner.run(shared, f"plain {i}", run_config=config) for i in range(3)))
+    async with AsyncOpenAI(api_key="test", base_url=server.base_url) as client:
+        config = RunConfig(model=OpenAIResponsesModel("gpt-4o-mini", client))
+        await asyncio.gather(*(Runner.run(shared, f"plain {i}", run_config=config) for i in range(3)))
     assert max(seen) == 3, seen
