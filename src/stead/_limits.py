@@ -243,24 +243,21 @@ class Limiter(Protocol):
 class RecordLimiter:
     """The limiter over records kept in a ``LimiterStore``, with this machine's clock.
 
-    Records shared by processes (``holder`` given) name the process holding each concurrency slot, so that the
-    slots of a process of this machine that died (``kill -9``) are given back at the next booking instead of
-    after ``_LEASE`` seconds: a killed worker must not shrink every other worker's window.
+    Records shared by processes (``shared``) name the process holding each concurrency slot, so that the slots
+    of a process of this machine that died (``kill -9``) are given back at the next booking instead of after
+    ``_LEASE`` seconds: a killed worker must not shrink every other worker's window.
     """
 
     def __init__(
-        self,
-        store: LimiterStore,
-        clock: Callable[[], float] = time.time,
-        *,
-        holder: str | None = f"{HOST}/{os.getpid()}",
+        self, store: LimiterStore, clock: Callable[[], float] = time.time, *, shared: bool = True
     ) -> None:
         self.store = store
         self.clock = clock
-        self.holder = holder
+        self.shared = shared
 
     def _slot(self, lease: str) -> str:
-        return lease if self.holder is None else f"{self.holder}/{lease}"
+        # The pid when the slot is taken, not when the limiter was made: a forked child is another holder.
+        return f"{HOST}/{os.getpid()}/{lease}" if self.shared else lease
 
     async def reserve(self, key: str, limit: Limit, cost: float, lease: str) -> Reservation:
         now = self.clock()
@@ -297,7 +294,7 @@ class RecordLimiter:
         self.store.update_limit(key, change)
 
 
-_process = RecordLimiter(MemoryLimiterStore(), holder=None)
+_process = RecordLimiter(MemoryLimiterStore(), shared=False)
 _current: contextvars.ContextVar[Limiter | None] = contextvars.ContextVar("stead_limiter", default=None)
 
 
