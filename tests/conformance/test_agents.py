@@ -141,7 +141,8 @@ async def test_rate_limit_then_server_error_are_retried_as_the_server_asks(
         assert await handle.result(timeout=60) == "made it"
     times = model_server.request_times
     assert len(times) == 3
-    assert 2.0 <= times[1] - times[0] < 3.0, "Retry-After: 2 was not honoured"
+    # Not before the 2 s; on Temporal the retry then waits for the server's timer and a worker's poll (3.2 s seen).
+    assert 2.0 <= times[1] - times[0] < 4.0, "Retry-After: 2 was not honoured"
     assert times[2] - times[1] >= 1.0  # exponential backoff after the 500
     [step] = await engine.steps(handle.run_id)
     assert step.attempts == 3
