@@ -35,6 +35,7 @@ from ._toolcall import (
 __all__ = ["TOOL_RETRY", "durable_tools", "tool_output"]
 
 _WRAPPED = "__stead_durable__"
+_KEPT = "__stead_durable_copy__"
 # Set by the SDK's default failure function; the runner reads it to mark the output as an SDK-generated error.
 _DEFAULT_HANDLED = "_function_tool_default_failure_handled"
 
@@ -139,6 +140,26 @@ def _durable(tool: FunctionTool) -> FunctionTool:
     return wrapped
 
 
+def _durable_once(tool: FunctionTool) -> FunctionTool:
+    """``_durable(tool)``, made once per tool object and kept on it while none of its fields change.
+
+    The SDK takes the agent's tool inventory several times a turn; copying a ``FunctionTool`` re-runs its
+    normalisation (the strict schema) and reading its return type resolves annotations, a third of stead's own
+    work in a turn. The same wrapper each time also keeps one tool object per tool, as outside a workflow.
+    """
+    fields = vars(tool)
+    kept = fields.get(_KEPT)
+    if kept is not None:
+        snapshot, wrapped = kept
+        if len(fields) == len(snapshot) + 1 and all(fields.get(k) is v for k, v in snapshot.items()):
+            return wrapped  # type: ignore[no-any-return]
+    snapshot = {k: v for k, v in fields.items() if k != _KEPT}
+    wrapped = _durable(tool)
+    vars(wrapped).pop(_KEPT, None)  # the copy carried an older one along
+    fields[_KEPT] = (snapshot, wrapped)
+    return wrapped
+
+
 def durable_tools(tools: list[Tool]) -> list[Tool]:
     """The agent's tools with every function tool (MCP tools included) journaled.
 
@@ -147,7 +168,7 @@ def durable_tools(tools: list[Tool]) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools:
         if isinstance(tool, FunctionTool) and not getattr(tool, _WRAPPED, False):
-            out.append(_durable(tool))
+            out.append(_durable_once(tool))
         else:
             out.append(tool)
     return out
