@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -250,6 +251,22 @@ async def test_drop_is_a_connection_error_and_server_keeps_serving() -> None:
             resp = await client.responses.create(model="m", input="x")
     assert resp.output_text == "after the drop"
     assert len(srv.requests) == 2 and srv.completed == 1
+
+
+def test_a_burst_of_connections_waits_in_the_listen_queue() -> None:
+    """A thousand concurrent runs connect at once: the connections wait to be accepted, none is refused."""
+    with FakeOpenAIServer(["unused"]) as srv:
+        httpd = srv._httpd
+        assert httpd is not None
+        sockets: list[socket.socket] = []
+        try:
+            with httpd._tracking_lock:  # the server thread accepts nothing meanwhile
+                for _ in range(200):
+                    sockets.append(socket.create_connection(("127.0.0.1", srv.port), timeout=2))
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert len(sockets) == 200
 
 
 async def test_slow_reply_times_out_client_and_stop_is_prompt() -> None:

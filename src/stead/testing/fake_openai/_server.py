@@ -45,6 +45,10 @@ class _HTTPServer(ThreadingHTTPServer):
     their sockets so that threads waiting on idle keep-alive connections return.
     """
 
+    # socketserver's default listen queue is 5 connections: a burst of clients (a thousand concurrent agent runs)
+    # overflowed it and got connection errors or a second's wait for a retried SYN, which a provider never gives.
+    request_queue_size = 1024
+
     def __init__(self, address: tuple[str, int], owner: FakeOpenAIServer) -> None:
         self.owner = owner
         self._tracking_lock = threading.Lock()
