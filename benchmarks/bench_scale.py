@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py waiting  [--runs 10000] [--wait approval|message] [--resume 20]
     python benchmarks/bench_scale.py agents   [--runs 1000] [--latency 0.2] [--model http|local] [--concurrency 100]
+                                              [--repeat 1]
     python benchmarks/bench_scale.py workers  [--runs 1000] [--workers 1,2,3]
     python benchmarks/bench_scale.py temporal [--runs 1000] [--workers 1,2]
     python benchmarks/bench_scale.py shared   [--runs 1000] [--latency 0.2]
@@ -44,8 +45,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from agents import Agent, Model, ModelResponse, Runner, Usage, function_tool  # noqa: E402
+from agents import (  # noqa: E402
+    Agent,
+    Model,
+    ModelResponse,
+    OpenAIResponsesModel,
+    Runner,
+    Usage,
+    function_tool,
+)
 from agents.testing import assistant_message, function_call  # noqa: E402
+from openai import AsyncOpenAI  # noqa: E402
 
 import stead  # noqa: E402
 from stead.agents import approve  # noqa: E402
@@ -267,10 +277,24 @@ def report_waiting(f: dict[str, Any]) -> None:
 
 
 async def plain(runs: int, agent: Callable[[], Agent[Any]]) -> float:
-    async def go() -> None:
-        await asyncio.gather(*(Runner.run(agent(), f"look up {i}") for i in range(runs)))
+    # The SDK's default provider keeps one HTTP client per process, bound to the loop that made it: a round
+    # of its own (asyncio.run) needs a client of its own, which the SDK would make the same way.
+    client = AsyncOpenAI() if isinstance(_settings["model"], str) else None
 
-    return await timed(runs, go)
+    def fresh() -> Agent[Any]:
+        made = agent()
+        if client is not None and isinstance(made.model, str):
+            made.model = OpenAIResponsesModel(made.model, client)
+        return made
+
+    async def go() -> None:
+        await asyncio.gather(*(Runner.run(fresh(), f"look up {i}") for i in range(runs)))
+
+    try:
+        return await timed(runs, go)
+    finally:
+        if client is not None:
+            await client.close()
 
 
 async def durable(url: str, workflow: stead.Workflow[[int], str], runs: int, concurrency: int) -> float:
@@ -286,26 +310,43 @@ async def durable(url: str, workflow: stead.Workflow[[int], str], runs: int, con
 
 
 def agents(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = {"runs": args.runs, "latency": args.latency, "model": args.model}
+    """Each of --repeat rounds runs plain and every concurrency once, the order turned round each time, so that
+    a change in the machine's load weighs on every side: medians, and each ratio the median of its rounds'."""
+    sides = ["plain", *(f"stead_{c}" for c in args.concurrency)]
+    rounds: list[dict[str, float]] = []
+    loads: list[str] = []
     with model_env(args.model, args.latency):
-        figures["plain"] = asyncio.run(plain(args.runs, lambda: tool_agent(_settings["model"])))
-        for concurrency in args.concurrency:
-            url = f"sqlite:///{directory}/agents-{concurrency}.db"
-            figures[f"stead_{concurrency}"] = asyncio.run(durable(url, tools_run, args.runs, concurrency))
-    figures["load"] = load()
-    return figures
+        for number in range(args.repeat):
+            figures: dict[str, float] = {}
+            for side in sides if number % 2 == 0 else sides[::-1]:
+                if side == "plain":
+                    figures[side] = asyncio.run(plain(args.runs, lambda: tool_agent(_settings["model"])))
+                else:
+                    concurrency = int(side.removeprefix("stead_"))
+                    url = f"sqlite:///{directory}/agents-{concurrency}-{number}.db"
+                    figures[side] = asyncio.run(durable(url, tools_run, args.runs, concurrency))
+            rounds.append(figures)
+            loads.append(load().removeprefix("load average "))
+    out: dict[str, Any] = {"runs": args.runs, "latency": args.latency, "model": args.model, "rounds": rounds}
+    for side in sides:
+        out[side] = statistics.median(r[side] for r in rounds)
+        if side != "plain":
+            out[f"ratio_{side}"] = statistics.median(r[side] / r["plain"] for r in rounds)
+    out["load"] = "load average " + " | ".join(loads)
+    return out
 
 
 def report_agents(f: dict[str, Any]) -> None:
+    rounds = len(f["rounds"])
     print(
         f"{f['runs']} concurrent tool-agent runs, {f['latency'] * 1000:.0f} ms {f['model']} model, {f['load']}"
+        + (f" (medians of {rounds} rounds)" if rounds > 1 else "")
     )
     print(f"  plain Runner.run (asyncio.gather): {f['plain']:.1f} runs/s")
     for key, value in f.items():
         if key.startswith("stead_"):
-            print(
-                f"  stead, one worker, concurrency {key[6:]}: {value:.1f} runs/s ({value / f['plain']:.2f}x)"
-            )
+            ratio = f[f"ratio_{key}"]
+            print(f"  stead, one worker, concurrency {key[6:]}: {value:.1f} runs/s ({ratio:.2f}x)")
 
 
 def spawn_worker(url: str, concurrency: int) -> subprocess.Popen[str]:
@@ -456,6 +497,7 @@ def main() -> None:
         help="worker concurrency (agents: a list, e.g. 100,1000)",
     )
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="agents: rounds of every side, medians")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.workload == "_worker":
