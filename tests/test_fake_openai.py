@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -267,6 +268,27 @@ def test_a_burst_of_connections_waits_in_the_listen_queue() -> None:
             for sock in sockets:
                 sock.close()
         assert len(sockets) == 200
+
+
+async def test_a_slow_answer_on_a_descriptor_past_1024() -> None:
+    """A busy server's connections get descriptors past 1,024, where select() cannot look: it still answers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1_400
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"this machine allows {hard} open files, fewer than {wanted}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    pipes = [os.pipe() for _ in range(600)]  # the next descriptors are past 1,024
+    try:
+        with FakeOpenAIServer([Slow(0.05, "late but there")]) as srv:
+            async with client_for(srv) as client:
+                resp = await client.responses.create(model="m", input="x")
+        assert resp.output_text == "late but there"
+    finally:
+        for read, write in pipes:
+            os.close(read)
+            os.close(write)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def test_slow_reply_times_out_client_and_stop_is_prompt() -> None:

@@ -33,6 +33,13 @@ _API_PATHS: tuple[tuple[str, Literal["responses", "chat"]], ...] = (
 )
 
 
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has something to read now (poll, not select: a busy server's descriptors pass 1,024)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class _ClientGone(Exception):
     """The client closed the connection before the answer was (fully) written."""
 
@@ -77,7 +84,7 @@ class _HTTPServer(ThreadingHTTPServer):
         """Wait until no connection is open and none waits to be accepted."""
         deadline = time.monotonic() + timeout
         with self._tracking_lock:
-            while self._open or select.select([self.socket], [], [], 0)[0]:
+            while self._open or _readable(self.socket):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -188,8 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
     def peer_closed(self) -> bool:
         """True if the client has hung up (e.g. timed out while we were slow)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            return _readable(self.connection) and self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 
