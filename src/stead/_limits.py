@@ -135,7 +135,15 @@ def _book(tat: float, now: float, cost: float, per: float, period: float) -> tup
 
 def _live(leases: dict[str, float], now: float) -> dict[str, float]:
     """The slots still held: not expired, and not held by a process of this machine that no longer exists."""
-    return {k: v for k, v in leases.items() if v > now and not gone_process(k)}
+    gone: dict[str, bool] = {}  # per holder (``host/pid``): a window's slots mostly share a few processes
+
+    def held(slot: str) -> bool:
+        holder = slot.rpartition("/")[0]
+        if holder not in gone:
+            gone[holder] = gone_process(slot)
+        return not gone[holder]
+
+    return {k: v for k, v in leases.items() if v > now and held(k)}
 
 
 def reserve(
