@@ -153,9 +153,12 @@ def reserve(
     if state.blocked_until > now:
         return state, Reservation(state.blocked_until - now, False, "retry-after")
     if not limit.configured:
-        leases = _live(state.leases, now)
+        leases = dict(state.leases)
         if len(leases) >= max(1, int(state.window)):
-            return replace(state, leases=leases), Reservation(_POLL, False, "concurrency")
+            # Slots of dead processes and expired ones are looked for when they would keep a call back.
+            leases = _live(leases, now)
+            if len(leases) >= max(1, int(state.window)):
+                return replace(state, leases=leases), Reservation(_POLL, False, "concurrency")
         leases[lease] = now + _LEASE
         return replace(state, leases=leases), Reservation(0.0, True)
     request_tat, token_tat = state.request_tat, state.token_tat
@@ -194,7 +197,7 @@ def settle(
     if limit.tokens is not None and actual is not None:
         # Refunds never move the schedule before now: capacity not used in the past is gone.
         token_tat = max(now, token_tat + (actual - estimated) * limit.period / limit.tokens)
-    leases = {k: v for k, v in _live(state.leases, now).items() if k != lease}
+    leases = {k: v for k, v in state.leases.items() if k != lease}
     window = state.window
     if not limit.configured:
         window = max(1.0, window / 2) if limited else min(_MAX_WINDOW, window + 1.0 / window)
