@@ -54,7 +54,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     # socketserver's default listen queue is 5 connections: a burst of clients (a thousand concurrent agent runs)
     # overflowed it and got connection errors or a second's wait for a retried SYN, which a provider never gives.
-    request_queue_size = 1024
+    # The kernel caps it (net.core.somaxconn, 4096 on current Linux).
+    request_queue_size = 4096
 
     def __init__(self, address: tuple[str, int], owner: FakeOpenAIServer) -> None:
         self.owner = owner
