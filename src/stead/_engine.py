@@ -407,8 +407,9 @@ class Engine(abc.ABC):
         """Say that somebody follows the run's events from now on, so that its model calls stream their tokens.
 
         ``events(follow=True)`` does it; call it before a worker takes the run to be sure that the run's first
-        model call streams. Engines that stream every call anyway (the embedded one) only check the run exists.
-        On Temporal a plain ``Runner.run`` call of a run nobody watches asks the model without streaming.
+        model call streams. A plain ``Runner.run`` call of a run nobody watches asks the model without streaming,
+        as the SDK does (``Runner.run_streamed`` always streams). Engines that cannot tell only check the run
+        exists.
         """
         await self.get(run_id)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -115,7 +116,7 @@ async def test_plain_runner_run_streams_tokens_to_watchers(
 ) -> None:
     fake_openai([Reply(Text(STORY))])
     handle = await engine.start(plain_story, "a robot")
-    await engine.watch(handle.run_id)  # somebody follows it (on Temporal, an unwatched call does not stream)
+    await engine.watch(handle.run_id)  # somebody follows it (an unwatched call does not stream)
     async with engine.worker([plain_story]):
         assert await handle.result(timeout=30) == STORY
     texts = [e.data async for e in engine.events(handle.run_id) if e.kind == "text"]
@@ -123,6 +124,43 @@ async def test_plain_runner_run_streams_tokens_to_watchers(
     assert "".join(texts) == STORY
     [step] = [s for s in await engine.steps(handle.run_id) if s.kind == "model"]
     assert step.status == "done"
+
+
+@stead.workflow
+async def two_stories(prompt: str) -> list[str]:
+    first = str((await Runner.run(storyteller_agent(), prompt)).final_output)
+    await stead.wait_for("again")
+    return [first, str((await Runner.run(storyteller_agent(), prompt)).final_output)]
+
+
+async def first_text(engine: stead.Engine, run_id: str) -> stead.RunEvent:
+    async for event in engine.events(run_id):
+        if event.kind == "text":
+            return event
+    raise AssertionError("the run ended without streaming a token")
+
+
+async def test_a_plain_model_call_streams_only_once_somebody_watches_the_run(
+    engine: stead.Engine, fake_openai: FakeModels
+) -> None:
+    """Unwatched, a plain ``Runner.run`` call asks as the SDK does (one answer, no stream to parse); once somebody
+    follows the run, from any process, its later calls stream their tokens to them."""
+    server = fake_openai(lambda request: Reply(Text(STORY)))
+    handle = await engine.start(two_stories, "a robot")
+    async with engine.worker([two_stories]):
+        await engine.wait(handle.run_id, timeout=60, until="waiting")
+        assert not server.requests[0].stream, "nobody watched, yet the call streamed"
+        assert [e async for e in engine.events(handle.run_id, follow=False) if e.kind == "text"] == []
+        await engine.watch(handle.run_id)
+        watcher = asyncio.create_task(asyncio.wait_for(first_text(engine, handle.run_id), 60))
+        await handle.send("again")
+        assert await handle.result(timeout=60) == [STORY, STORY]
+        token = await watcher  # while the run ran
+    assert server.requests[1].stream
+    texts = [e async for e in engine.events(handle.run_id) if e.kind == "text"]
+    assert len(texts) > 3 and "".join(e.data for e in texts) == STORY
+    second = [s for s in await engine.steps(handle.run_id) if s.kind == "model"][1]
+    assert {e.position for e in texts} == {token.position} == {second.position}
 
 
 async def test_token_streaming_can_be_switched_off(engine: stead.Engine, fake_openai: FakeModels) -> None:

@@ -299,8 +299,17 @@ class JournalEngine(Engine):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
+    async def watch(self, run_id: str) -> None:
+        """Remember in the file that somebody follows the run: its later model calls stream their tokens, whichever
+        process runs them. Unwatched, a plain ``Runner.run`` call asks without streaming, as the SDK does."""
+        if not RunStatus(self._row(run_id).status).finished:
+            self.store.watch(run_id)
+
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> AsyncIterator[RunEvent]:
-        self._row(run_id)
+        if follow:
+            await self.watch(run_id)
+        else:
+            self._row(run_id)
         last = after
         while True:
             changed = self.changed()

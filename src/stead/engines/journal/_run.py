@@ -258,7 +258,14 @@ class JournalRun:
                 self._sink("attempt_started", position, attempt, _started(call))
             try:
                 attempt_info = Attempt(
-                    self.run_id, position, attempt, self._sink, _Progress(self, position), failures
+                    self.run_id,
+                    position,
+                    attempt,
+                    self._sink,
+                    _Progress(self, position),
+                    failures,
+                    # Asked at each attempt of a model call: somebody may have started to follow the run since.
+                    watched=call.kind != "model" or self.store.watched(self.run_id),
                 )
                 with outside_workflow(), attempt_scope(attempt_info), limiter_scope(self.engine.limiter):
                     value = await call_in_attempt(call)

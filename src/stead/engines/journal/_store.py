@@ -190,6 +190,12 @@ class JournalStore(Protocol):
     def save_progress(self, run_id: str, token: int, position: str, data_json: str | None) -> None:
         """Keep (None: forget) the progress of the in-flight step at ``position``, in a transaction of its own."""
 
+    def watch(self, run_id: str) -> None:
+        """Remember that somebody follows the run's events (``Engine.watch``), for every process of the engine."""
+
+    def watched(self, run_id: str) -> bool:
+        """Whether somebody followed the run's events: its model calls then stream their tokens."""
+
     # -- events and messages -------------------------------------------------------------------------------------
 
     def append_events(self, run_id: str, token: int, events: list[Event]) -> None: ...

@@ -72,6 +72,7 @@ class SqliteStore:
         self._conn = open_database(path, synchronous=synchronous, busy_timeout=busy_timeout)
         self._limits_ready = False
         self._progress_ready = False
+        self._watchers_ready = False
 
     def close(self) -> None:
         self._conn.close()
@@ -485,6 +486,31 @@ class SqliteStore:
                     "(run_id, position) DO UPDATE SET data_json = excluded.data_json, at = excluded.at",
                     (run_id, position, data_json, time.time()),
                 )
+
+    # -- runs somebody follows (Engine.watch) ---------------------------------------------------------------------
+
+    @_retrying
+    def watch(self, run_id: str) -> None:
+        if not self._watchers_ready:
+            # Its own table, made on first use: a database nobody followed a run of stays as it was.
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS watchers (run_id TEXT PRIMARY KEY, at REAL NOT NULL)"
+            )
+            self._watchers_ready = True
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO watchers (run_id, at) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING",
+                (run_id, time.time()),
+            )
+
+    def watched(self, run_id: str) -> bool:
+        try:
+            row = self._conn.execute("SELECT 1 FROM watchers WHERE run_id = ?", (run_id,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return False  # nobody ever followed a run of this file
+            raise
+        return row is not None
 
     # -- events --------------------------------------------------------------------------------------------------
 
