@@ -55,7 +55,7 @@ from agents import (  # noqa: E402
     function_tool,
 )
 from agents.testing import assistant_message, function_call  # noqa: E402
-from openai import AsyncOpenAI  # noqa: E402
+from openai import AsyncOpenAI, Timeout  # noqa: E402
 
 import stead  # noqa: E402
 from stead.agents import approve  # noqa: E402
@@ -278,8 +278,13 @@ def report_waiting(f: dict[str, Any]) -> None:
 
 async def plain(runs: int, agent: Callable[[], Agent[Any]]) -> float:
     # The SDK's default provider keeps one HTTP client per process, bound to the loop that made it: a round
-    # of its own (asyncio.run) needs a client of its own, which the SDK would make the same way.
-    client = AsyncOpenAI() if isinstance(_settings["model"], str) else None
+    # of its own (asyncio.run) needs a client of its own, which the SDK would make the same way. Its connect
+    # timeout is longer than the client's 5 s: a thousand calls at once keep the event loop so busy with the
+    # client's work per response (about 10 ms of CPU here) that it gets to some new connections after 5 s, and
+    # those runs failed (stead's concurrency keeps its calls fewer, and its retries would cover them).
+    client = (
+        AsyncOpenAI(timeout=Timeout(600.0, connect=60.0)) if isinstance(_settings["model"], str) else None
+    )
 
     def fresh() -> Agent[Any]:
         made = agent()
