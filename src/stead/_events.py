@@ -11,8 +11,8 @@ instead of starting it again (the agents integration keeps the id of a backgroun
 lives as long as the step is in flight: once the step is recorded, its progress is gone.
 
 Whether anybody **watches** (:func:`watched`) lets a step skip work done only for watchers: a plain model call
-streams its tokens from the provider only then. Engines that store every event cheaply say yes always; on
-Temporal a run is watched once somebody followed its events (``Engine.watch``).
+streams its tokens from the provider only then. A run is watched once somebody followed its events
+(``Engine.watch``); engines that cannot tell say yes always.
 """
 
 from __future__ import annotations
