@@ -1,6 +1,7 @@
 """stead on Temporal beside Temporal's own OpenAI Agents integration, on one dev server, the same agents.
 
     python benchmarks/bench_temporal_plugin.py [--runs 50] [--concurrent 500] [--repeat 1] [--json]
+        [--stead-options 'heartbeat=60&sticky_timeout=10&task_timeout=10']
 
 The plugin (PyPI ``temporalio-openai-agents``) pins an older openai-agents than stead, so its side runs in a venv
 of its own, made once under ``.bench/plugin-venv`` (``--venv``) with pip, by ``benchmarks/plugin_side.py``. Both
