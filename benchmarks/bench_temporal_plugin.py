@@ -1,6 +1,7 @@
 """stead on Temporal beside Temporal's own OpenAI Agents integration, on one dev server, the same agents.
 
     python benchmarks/bench_temporal_plugin.py [--runs 50] [--concurrent 500] [--repeat 1] [--json]
+        [--stead-options 'heartbeat=60&sticky_timeout=10&task_timeout=10']
 
 The plugin (PyPI ``temporalio-openai-agents``) pins an older openai-agents than stead, so its side runs in a venv
 of its own, made once under ``.bench/plugin-venv`` (``--venv``) with pip, by ``benchmarks/plugin_side.py``. Both
@@ -115,7 +116,12 @@ def run_plugin(
 
 
 async def run_stead(
-    address: str, base_url: str, workload: str, runs: int, server_pid: int | None = None
+    address: str,
+    base_url: str,
+    workload: str,
+    runs: int,
+    server_pid: int | None = None,
+    options: str = "",
 ) -> dict[str, Any]:
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "bench"
@@ -123,7 +129,8 @@ async def run_stead(
         "responses"  # the plugin's default API (stead's, for a base URL, is chat)
     )
     wf = hello_agent if workload == "hello" else tool_agent
-    engine = stead.connect(f"temporal://{address}?task_queue=stead-{uuid.uuid4().hex[:8]}")
+    extra = f"&{options}" if options else ""
+    engine = stead.connect(f"temporal://{address}?task_queue=stead-{uuid.uuid4().hex[:8]}{extra}")
     try:
         async with engine.worker([hello_agent, tool_agent]):
 
@@ -169,7 +176,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 theirs = None
                 if turn % 2 == 1:  # every other turn the plugin goes first
                     theirs = run_plugin(python, server.address, url, workload, runs, server_pid)
-                ours = asyncio.run(run_stead(server.address, url, workload, runs, server_pid))
+                ours = asyncio.run(
+                    run_stead(server.address, url, workload, runs, server_pid, args.stead_options)
+                )
                 if theirs is None:
                     theirs = run_plugin(python, server.address, url, workload, runs, server_pid)
                 pairs.append((ours, theirs))
@@ -232,6 +241,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--repeat", type=int, default=1, help="turns of each workload on each side")
     parser.add_argument("--venv", type=Path, default=ROOT / ".bench" / "plugin-venv")
+    parser.add_argument(
+        "--stead-options",
+        default="",
+        help="more options of stead's engine URL, e.g. 'heartbeat=60&sticky_timeout=10&task_timeout=10'",
+    )
     parser.add_argument("--json", action="store_true")
     parsed = parser.parse_args()
     result = main(parsed)

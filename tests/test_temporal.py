@@ -104,6 +104,35 @@ async def test_a_run_no_worker_serves_says_so(engine: stead.Engine) -> None:
     await engine.cancel(handle.run_id)
 
 
+async def test_a_run_started_beside_a_worker_of_its_queue_skips_the_task_queue(url: str) -> None:
+    """The start asks for its first workflow task eagerly: the worker of the same engine takes it from the start's
+    answer, which Temporal records as taken by the starting client; a client with no worker starts as before."""
+    beside, alone = stead.connect(url), stead.connect(url)
+    assert isinstance(beside, TemporalEngine)
+    try:
+        async with beside.worker([echo]):
+            # Once the worker polls (a start as it comes up may find it not yet there):
+            assert await (await beside.start(echo, "first")).result(timeout=60) == "first"
+            eager = await beside.start(echo, "beside")
+            queued = await alone.start(echo, "alone")
+            assert await eager.result(timeout=60) == "beside"
+            assert await queued.result(timeout=60) == "alone"
+        client = await beside.client()
+        takers = {}
+        for handle in (eager, queued):
+            events = [e async for e in client.get_workflow_handle(handle.run_id).fetch_history_events()]
+            started = events[0].workflow_execution_started_event_attributes.identity
+            first = next(e for e in events if e.HasField("workflow_task_started_event_attributes"))
+            takers[handle.run_id] = (first.workflow_task_started_event_attributes.identity, started)
+        taker, starter = takers[eager.run_id]
+        assert taker == starter, f"the first task went through the queue to {taker!r}"
+        taker, starter = takers[queued.run_id]
+        assert taker != starter and taker.startswith("stead@"), taker
+    finally:
+        await beside.close()
+        await alone.close()
+
+
 # -- steps ------------------------------------------------------------------------------------------------------
 
 

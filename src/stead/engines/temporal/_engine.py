@@ -130,6 +130,7 @@ class TemporalEngine(Engine):
         self.url = url
         self.options = TemporalOptions.from_url(url)
         self._client: Client | None = None
+        self._connecting: asyncio.Task[Client] | None = None
         self._closed = False
         self._watched: set[str] = set()
         """Runs this engine told that somebody watches them (one signal each is enough)."""
@@ -138,17 +139,32 @@ class TemporalEngine(Engine):
         return f"<TemporalEngine {self.options.target} {self.options.namespace}/{self.options.task_queue}>"
 
     async def client(self) -> Client:
-        if self._client is None:
-            try:
-                self._client = await Client.connect(
-                    self.options.target,
-                    namespace=self.options.namespace,
-                    tls=self.options.tls,
-                    data_converter=DATA_CONVERTER,
-                )
-            except RuntimeError as exc:
-                raise EngineUnavailable(self._unreachable(str(exc))) from None
-        return self._client
+        if self._client is not None:
+            return self._client
+        # Callers at once (a worker coming up as a run starts) share one connection: each used to make its own,
+        # which left the worker on a client the engine's starts did not use (so never started eagerly on it).
+        loop = asyncio.get_running_loop()
+        connecting = self._connecting
+        if connecting is None or connecting.get_loop() is not loop:
+            connecting = self._connecting = loop.create_task(self._connect(), name="stead-temporal-connect")
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _connect(self) -> Client:
+        try:
+            client = await Client.connect(
+                self.options.target,
+                namespace=self.options.namespace,
+                tls=self.options.tls,
+                data_converter=DATA_CONVERTER,
+            )
+        except RuntimeError as exc:
+            raise EngineUnavailable(self._unreachable(str(exc))) from None
+        self._client = client
+        return client
 
     def _unreachable(self, reason: str) -> str:
         reason = reason.splitlines()[0] if reason else "no answer"
@@ -234,6 +250,12 @@ class TemporalEngine(Engine):
                 memo=memo,
                 task_timeout=timedelta(seconds=self.options.task_timeout),
                 static_summary=summary,
+                # A worker of this client on the task queue (``async with engine.worker(...)``) gets the run's
+                # first workflow task in the start's answer instead of through the server's task queue (a hop of
+                # ~15 ms, and the server's work for it); without one, or with its slots full, the start is as
+                # before. A process that dies holding that task costs the run ``task_timeout``, as a worker
+                # dying in any workflow task does.
+                request_eager_start=True,
             )
 
     async def fork(
@@ -641,6 +663,7 @@ class TemporalEngine(Engine):
 
     async def close(self) -> None:
         self._closed = True
+        self._connecting = None
         # Temporal's client has no close: drop it, so that its connection goes with it now rather than while the
         # interpreter shuts down (when a callback from its threads into Python would crash the process).
         self._client = None
