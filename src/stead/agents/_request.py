@@ -118,9 +118,9 @@ async def call_model(model: Model, request: ModelRequest) -> Any:
 
     A plain call streams under the hood when the model's stream assembles into what ``get_response`` returns
     (``MODEL_CALLS.stream_tokens``) and somebody may watch the tokens (``stead._events.watched``: a run nobody
-    follows asks with ``get_response``, as the SDK does, since the tokens would reach nobody). An answer the SDK will reject
-    (``ModelBehaviorError``: a final output that is not valid for the agent's ``output_type``) fails the step at
-    once, so that ``stead resume`` asks again.
+    follows asks with ``get_response``, as the SDK does, since the tokens would reach nobody). An answer the SDK
+    will reject (``ModelBehaviorError``: a final output that is not valid for the agent's ``output_type``) fails
+    the step at once, so that ``stead resume`` asks again.
     """
     args, kwargs = request.arguments()
     idle = MODEL_CALLS.idle_timeout

@@ -144,8 +144,8 @@ def _durable_once(tool: FunctionTool) -> FunctionTool:
     """``_durable(tool)``, made once per tool object and kept on it while none of its fields change.
 
     The SDK takes the agent's tool inventory several times a turn; copying a ``FunctionTool`` re-runs its
-    normalisation (the strict schema) and reading its return type resolves annotations, a third of stead's own
-    work in a turn. The same wrapper each time also keeps one tool object per tool, as outside a workflow.
+    normalisation (the strict schema) and reading its return type resolves its annotations, each time. The same
+    wrapper each time also keeps one tool object per tool, as outside a workflow.
     """
     fields = vars(tool)
     kept = fields.get(_KEPT)
