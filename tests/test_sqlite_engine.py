@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -262,3 +263,34 @@ async def test_a_run_of_a_dead_worker_is_taken_at_once_however_many_runs_live_wo
         await engine.close()
     assert result == [len("seq"), 1 + len("seq")]
     assert busy.status == "running"  # a live worker's run is left alone
+
+
+@stead.step
+async def echo(text: str) -> str:
+    return text
+
+
+@stead.workflow
+async def echoes(text: str) -> str:
+    return await echo(text)
+
+
+async def test_a_watching_engine_checkpoints_the_log_in_a_thread_and_commits_do_not(tmp_path: Path) -> None:
+    db = tmp_path / "stead.db"
+    engine = stead.connect(f"sqlite:///{db}")
+    store = engine.store  # type: ignore[attr-defined]
+    try:
+        worker = engine.worker([echoes])
+        async with worker:
+            before = db.stat().st_size
+            # ~300 pages of log: below the connection's own threshold, so only the thread copies them.
+            handles = [await engine.start(echoes, f"{i:04}" * 1000) for i in range(300)]
+            for handle in handles:
+                await handle.result(timeout=30)
+            assert await asyncio.to_thread(store.wait_checkpointed, 10), "the thread did not copy the log"
+            assert db.stat().st_size > before + 300 * 4000, "the log was not copied into the file"
+            assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 1000
+        await engine.close()
+        assert not [t for t in threading.enumerate() if t.name.startswith("stead checkpoint")]
+    finally:
+        await engine.close()

@@ -36,10 +36,16 @@ class SqliteEngine(JournalEngine):
 
     async def _watch(self) -> None:
         # Our own writes do not move data_version: the runtime notifies those itself.
-        version = self.store.data_version()
-        while not self._closed:
-            await asyncio.sleep(self.poll_interval)
-            current = self.store.data_version()
-            if current != version:
-                version = current
-                self.notify_changed()
+        # While this engine watches (a worker, a follower), a thread copies the log into the file, so that no
+        # step's commit waits for that copy's fsync.
+        self.store.start_checkpointer()
+        try:
+            version = self.store.data_version()
+            while not self._closed:
+                await asyncio.sleep(self.poll_interval)
+                current = self.store.data_version()
+                if current != version:
+                    version = current
+                    self.notify_changed()
+        finally:
+            self.store.stop_checkpointer()

@@ -31,7 +31,6 @@ class SqliteOptions(JournalOptions):
 
     busy_timeout: float = 30.0
     """Seconds a write waits for another process's lock before the worker logs it and keeps retrying."""
-    """Seconds between two looks at the file for changes made by other processes."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

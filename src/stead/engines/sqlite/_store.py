@@ -10,6 +10,7 @@ Every write made on behalf of a run is fenced by its lease token: a worker that 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,12 @@ from ._writes import retrying as _retrying
 __all__ = ["SCHEMA_VERSION", "RunRow", "SqliteStore", "StepRow", "Store"]
 
 T = TypeVar("T")
+
+#: Seconds between two checkpoints of a store's thread.
+CHECKPOINT_INTERVAL = 0.1
+_AUTOCHECKPOINT_DEFAULT = 1000  # pages: SQLite's own default
+_AUTOCHECKPOINT_WITH_THREAD = 20000  # pages (80 MB of log at 4 KB pages): a safety net, not the rule
+
 
 RUN_COLUMNS = (
     "run_id, workflow, args_json, source, status, result_json, error_json, state_json, cancel_requested, owner, "
@@ -73,9 +80,37 @@ class SqliteStore:
         self._limits_ready = False
         self._progress_ready = False
         self._watchers_ready = False
+        self._checkpointer: _Checkpointer | None = None
 
     def close(self) -> None:
+        self.stop_checkpointer()
         self._conn.close()
+
+    def start_checkpointer(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """Copy the write-ahead log into the database file from a thread of this store's own, every
+        ``interval`` seconds, instead of inside whichever commit crosses SQLite's threshold.
+
+        That copy ends with an fsync of the log and of the file (15-20 ms on this machine's disk, where a commit
+        takes 0.03 ms): done by a commit, the run that made it waited for it. The connection's own automatic
+        checkpoint stays on, at a threshold only a burst of writes faster than the thread reaches."""
+        if self._checkpointer is not None or self.path == ":memory:":
+            return
+        self._checkpointer = _Checkpointer(self.path, interval)
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_WITH_THREAD}")
+
+    def stop_checkpointer(self) -> None:
+        """Stop the thread (after its checkpoint in progress, if any); commits checkpoint as SQLite's default."""
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is None:
+            return
+        checkpointer.stop()
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_DEFAULT}")
+
+    def wait_checkpointed(self, timeout: float) -> bool:
+        """Block until the thread has copied the whole log, as written before this call, into the file; False
+        when it has not within ``timeout`` seconds, or no thread runs."""
+        checkpointer = self._checkpointer
+        return checkpointer is not None and checkpointer.wait_complete(timeout)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
 
@@ -607,3 +642,47 @@ Store = SqliteStore  # the name it had before the journal runtime moved out
 def _run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
     row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     return RunRow(*row) if row is not None else None
+
+
+class _Checkpointer:
+    """A thread with its own connection that runs ``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds.
+
+    PASSIVE never waits for a lock nor blocks a writer or reader: what a reader still needs stays in the log until
+    the next round. The connection is opened, used and closed by the thread alone."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        self.path = path
+        self.interval = interval
+        self._rounds = 0  # checkpoints that copied the whole log
+        self._round = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stead checkpoint {path}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def wait_complete(self, timeout: float) -> bool:
+        with self._round:
+            seen = self._rounds
+            # the next whole round after one that may have started before the call
+            return self._round.wait_for(lambda: self._rounds >= seen + 2, timeout)
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+        except sqlite3.Error:
+            return  # the file went away: nothing to checkpoint; commits checkpoint as before
+        try:
+            while not self._stopping.wait(self.interval):
+                try:
+                    busy, log, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    continue  # another process checkpoints, or the disk is full: the next round tries again
+                if not busy and log == checkpointed:
+                    with self._round:
+                        self._rounds += 1
+                        self._round.notify_all()
+        finally:
+            conn.close()
