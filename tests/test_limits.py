@@ -60,6 +60,23 @@ def test_retry_after_blocks_the_key_and_a_429_halves_the_concurrency_window() ->
     assert grown.window == pytest.approx(2.5)
 
 
+def test_a_429_brings_a_record_that_was_too_full_down_to_the_providers_bucket() -> None:
+    # The record believes in room for three calls; the provider answers the first with a 429 and Retry-After
+    # 0.5 s: once that has passed one call fits, not three.
+    limit = Limit(requests=None, tokens=1000.0, period=10.0)
+    state = LimitState(token_tat=100.0 - 10.0 + 0.5 + 3 * 100 * 10.0 / 1000.0)  # at t=100: room for 3 x 100
+    state, first = reserve(state, limit, 100.0, 100, "a")
+    assert first.booked
+    state = settle(state, limit, 100.1, "a", estimated=100, actual=None, retry_after=0.5, limited=True)
+    state, blocked = reserve(state, limit, 100.3, 100, "b")
+    assert not blocked.booked and blocked.reason == "retry-after"
+    state, again = reserve(state, limit, 100.6, 100, "a")
+    assert again.booked
+    _, second = reserve(state, limit, 100.6, 100, "b")
+    assert not second.booked and second.reason == "tokens"
+    assert second.wait == pytest.approx(100 * 10.0 / 1000.0)
+
+
 def test_limits_parse_from_text_and_bad_text_says_what_to_write() -> None:
     limits = parse_limits("gpt-4o-mini=60rpm,20000tpm,per10s; *=500rpm")
     assert limits["gpt-4o-mini"] == Limit(60, 20000, 10.0)

@@ -100,3 +100,39 @@ async def test_two_worker_processes_share_one_limit_and_get_no_429(
     assert len(provider.requests) >= RUNS  # an attempt retried after a missed heartbeat books again
     assert "rate_limited" in kinds  # waiting for capacity is visible
     assert limiter.task_queue == "stead-limiter"
+
+
+@pytest.mark.timeout(120)
+async def test_a_fan_out_of_one_process_books_in_few_updates(url: str) -> None:
+    # 40 calls at once: one update each would be 80 (reserve + settle), four times what Temporal lets be in flight
+    # for one workflow on the dev server (10); batched, this process has one in flight at a time.
+    from stead._limits import Limit
+    from stead.engines.temporal._limiter import TemporalLimiter, limiter_id
+
+    engine = stead.connect(url)
+    assert isinstance(engine, TemporalEngine)
+    limit = Limit(requests=1000.0, tokens=None, period=60.0)
+    calls = 40
+    try:
+        async with engine.worker([ask]):  # serves the limiter workflows' task queue
+            limiter = TemporalLimiter(await engine.client())
+            booked = await asyncio.gather(
+                *(limiter.reserve("fan", limit, 10.0, f"l{i}") for i in range(calls))
+            )
+            await asyncio.gather(
+                *(
+                    limiter.settle(
+                        "fan", limit, f"l{i}", estimated=10.0, actual=10.0, retry_after=None, limited=False
+                    )
+                    for i in range(calls)
+                )
+            )
+            client = await engine.client()
+            updates = 0
+            async for event in client.get_workflow_handle(limiter_id("fan")).fetch_history_events():
+                updates += event.HasField("workflow_execution_update_accepted_event_attributes")
+    finally:
+        await engine.close()
+    assert all(b.booked and b.wait == 0 for b in booked)
+    assert updates == limiter.updates
+    assert updates <= calls // 2, f"{updates} updates for {2 * calls} operations"

@@ -197,6 +197,15 @@ def settle(
     if limit.tokens is not None and actual is not None:
         # Refunds never move the schedule before now: capacity not used in the past is gone.
         token_tat = max(now, token_tat + (actual - estimated) * limit.period / limit.tokens)
+    if limited and retry_after is not None:
+        # The provider's buckets are fuller in the record than they are (calls reached the provider later than
+        # booked while its bucket was full, or somebody else uses the key): the answer says how far. Bring the
+        # record down to the provider's: a call like this one fits again when Retry-After has passed, not before.
+        fits = now + retry_after + limit.period - _SLACK
+        if limit.requests is not None:
+            request_tat = max(request_tat, fits - limit.period / limit.requests)
+        if limit.tokens is not None:
+            token_tat = max(token_tat, fits - min(estimated, limit.tokens) * limit.period / limit.tokens)
     leases = {k: v for k, v in state.leases.items() if k != lease}
     window = state.window
     if not limit.configured:

@@ -72,8 +72,29 @@ class LimiterWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self.state.to_json())
 
+    @workflow.update(name="book")
+    def book(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """Reservations and settlements of one worker process, applied in order: one update for many calls."""
+        answers: list[dict[str, Any] | None] = []
+        for operation in operations:
+            if operation["op"] == "reserve":
+                answers.append(self._reserve(operation))
+            else:
+                self._settle(operation)
+                answers.append(None)
+        return answers
+
     @workflow.update(name="reserve")
     def reserve(self, data: dict[str, Any]) -> dict[str, Any]:
+        """One reservation (what workers sent before ``book``)."""
+        return self._reserve(data)
+
+    @workflow.update(name="settle")
+    def settle(self, data: dict[str, Any]) -> None:
+        """One settlement (what workers sent before ``book``)."""
+        self._settle(data)
+
+    def _reserve(self, data: dict[str, Any]) -> dict[str, Any]:
         self.state, booked = reserve(
             self.state,
             _limit(data["limit"]),
@@ -84,8 +105,7 @@ class LimiterWorkflow:
         self._count()
         return {"wait": booked.wait, "booked": booked.booked, "reason": booked.reason}
 
-    @workflow.update(name="settle")
-    def settle(self, data: dict[str, Any]) -> None:
+    def _settle(self, data: dict[str, Any]) -> None:
         self.state = settle(
             self.state,
             _limit(data["limit"]),
@@ -104,18 +124,32 @@ class LimiterWorkflow:
 
 
 class TemporalLimiter:
-    """The ``stead._limits.Limiter`` of a Temporal worker: configured limits book in the key's limiter workflow."""
+    """The ``stead._limits.Limiter`` of a Temporal worker: configured limits book in the key's limiter workflow.
+
+    One update at a time per key from this process: the calls that ask while it is in flight go together in the
+    next one. Temporal admits only a few updates in flight per workflow (10 on the dev server, refused with
+    RESOURCE_EXHAUSTED beyond); one per process keeps a fan-out of a worker's every slot within that, and a
+    worker's calls pay one round trip together instead of queueing for their own."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self._started: set[str] = set()
         """Keys whose workflow this process has seen running: a plain update reaches it (cheaper than a start)."""
+        self._queued: dict[str, list[tuple[dict[str, Any], asyncio.Future[Any]]]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+        self.updates = 0
+        """Updates this limiter has sent (each one carrying one or more calls' operations)."""
 
     async def reserve(self, key: str, limit: Limit, cost: float, lease: str) -> Reservation:
         if not limit.configured:
             return await process_limiter().reserve(key, limit, cost, lease)
-        data = {"limit": [limit.requests, limit.tokens, limit.period], "cost": cost, "lease": lease}
-        answer = await self._update(key, "reserve", data)
+        data = {
+            "op": "reserve",
+            "limit": [limit.requests, limit.tokens, limit.period],
+            "cost": cost,
+            "lease": lease,
+        }
+        answer = await self._book(key, data)
         return Reservation(float(answer["wait"]), bool(answer["booked"]), str(answer["reason"]))
 
     async def settle(
@@ -141,6 +175,7 @@ class TemporalLimiter:
             )
             return
         data = {
+            "op": "settle",
             "limit": [limit.requests, limit.tokens, limit.period],
             "lease": lease,
             "estimated": estimated,
@@ -148,9 +183,35 @@ class TemporalLimiter:
             "retry_after": retry_after,
             "limited": limited,
         }
-        await self._update(key, "settle", data)
+        await self._book(key, data)
 
-    async def _update(self, key: str, name: str, data: dict[str, Any]) -> Any:
+    async def _book(self, key: str, operation: dict[str, Any]) -> Any:
+        """Send ``operation`` with the next update for ``key``; its answer."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.setdefault(key, []).append((operation, answer))
+        sender = self._senders.get(key)
+        if sender is None or sender.done():
+            # Not a task of the activity that asked first: cancelling that one must not stop the others' update.
+            self._senders[key] = asyncio.get_running_loop().create_task(self._send(key))
+        return await answer
+
+    async def _send(self, key: str) -> None:
+        while queued := self._queued.pop(key, None):
+            try:
+                self.updates += 1
+                answers = await self._update(key, "book", [operation for operation, _ in queued])
+            except BaseException as error:
+                for _, answer in queued:
+                    if not answer.done():
+                        answer.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, answer), value in zip(queued, answers, strict=True):
+                if not answer.done():
+                    answer.set_result(value)
+
+    async def _update(self, key: str, name: str, data: Any) -> Any:
         workflow_id = limiter_id(key)
         for attempt in range(1, _ATTEMPTS + 1):
             try:
@@ -173,8 +234,13 @@ class TemporalLimiter:
             except RPCError as error:
                 # The workflow ended (idle) or moved on (continue-as-new) between our look and the update.
                 self._started.discard(workflow_id)
-                gone = error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
-                if not gone or attempt == _ATTEMPTS:
+                # Or, with many worker processes, more updates are in flight than Temporal admits: try again.
+                again = error.status in (
+                    RPCStatusCode.NOT_FOUND,
+                    RPCStatusCode.FAILED_PRECONDITION,
+                    RPCStatusCode.RESOURCE_EXHAUSTED,
+                )
+                if not again or attempt == _ATTEMPTS:
                     raise
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
