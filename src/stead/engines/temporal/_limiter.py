@@ -21,6 +21,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..._context import outside_workflow
 from ..._limits import Limit, LimitState, Reservation, process_limiter, reserve, settle
 
 __all__ = ["LIMITER_QUEUE", "LIMITER_WORKFLOW", "LimiterWorkflow", "TemporalLimiter", "limiter_id"]
@@ -192,7 +193,8 @@ class TemporalLimiter:
         sender = self._senders.get(key)
         if sender is None or sender.done():
             # Not a task of the activity that asked first: cancelling that one must not stop the others' update.
-            self._senders[key] = asyncio.get_running_loop().create_task(self._send(key))
+            with outside_workflow():
+                self._senders[key] = asyncio.get_running_loop().create_task(self._send(key))
         return await answer
 
     async def _send(self, key: str) -> None:
