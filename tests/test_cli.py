@@ -548,3 +548,20 @@ def test_loader_imports_modules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         load_workflows("mypkg.nope")
     for module in ("mypkg", "mypkg.flows"):
         sys.modules.pop(module, None)
+
+
+def test_commands_that_run_no_program_start_without_importing_the_agents_sdk(tmp_path: Path) -> None:
+    # The SDK takes seconds to import (openai, mcp, ...): `stead ls`, `show`, `send`, `--help` need none of it.
+    code = (
+        "import sys\n"
+        "from stead.cli import main\n"
+        f"sys.argv = ['stead', 'ls', '--engine', 'sqlite:///{tmp_path}/s.db']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "loaded = sorted(m for m in ('agents', 'openai', 'mcp') if m in sys.modules)\n"
+        "assert not loaded, f'imported {loaded}'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -21,7 +21,6 @@ import click
 from .. import Engine, RunInfo, RunNotFound, RunStatus, SteadError, UsageError, Workflow, WorkflowNotFound
 from .._loader import load_target, load_workflows
 from .._views import age_text, duration_text, outcome_view, result_text
-from ..agents import ModelNotConfigured, env_provider
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -260,8 +259,10 @@ async def kept_resumable(engine: Engine, info: RunInfo | None, resume_with: str)
     not for its own sake, and stays resumable (the CLI then says what to configure)."""
     if info is None or info.status is not RunStatus.FAILED or info.error is None:
         return info
-    if info.error.type != ModelNotConfigured.__name__:
+    if info.error.type != "ModelNotConfigured":
         return info
+    from ..agents import ModelNotConfigured
+
     await engine.reopen(info.run_id)
     raise ModelNotConfigured(
         f"{info.error.message} Run {info.run_id} stays resumable: configure a model, then {resume_with}"
@@ -272,6 +273,8 @@ async def _check_models_configured(engine: Engine, info: RunInfo) -> None:
     """Refuse, before anything runs, to resume a run that calls models in a process where none is configured."""
     if not any(step.kind == "model" for step in await engine.steps(info.run_id)):
         return  # it may make no model call at all; a first one fails as kept_resumable says
+    from ..agents import ModelNotConfigured, env_provider
+
     try:
         env_provider().get_model(None)
     except ModelNotConfigured as exc:
