@@ -551,15 +551,18 @@ def test_loader_imports_modules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
 
 def test_commands_that_run_no_program_start_without_importing_the_agents_sdk(tmp_path: Path) -> None:
-    # The SDK takes seconds to import (openai, mcp, ...): `stead ls`, `show`, `send`, `--help` need none of it.
+    # The SDK takes seconds to import (openai, mcp, ...): `stead ls`, `show`, `send`, `approve`, `--help` need
+    # none of it.
     code = (
         "import sys\n"
         "from stead.cli import main\n"
-        f"sys.argv = ['stead', 'ls', '--engine', 'sqlite:///{tmp_path}/s.db']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exit:\n"
-        "    assert not exit.code, exit.code\n"
+        f"engine = 'sqlite:///{tmp_path}/s.db'\n"
+        "for argv, ok in ((['ls'], True), (['approve', 'no-such-run', 'call_1'], False)):\n"
+        "    sys.argv = ['stead', *argv, '--engine', engine]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exit:\n"
+        "        assert (not exit.code) == ok, (argv, exit.code)\n"
         "loaded = sorted(m for m in ('agents', 'openai', 'mcp') if m in sys.modules)\n"
         "assert not loaded, f'imported {loaded}'\n"
     )

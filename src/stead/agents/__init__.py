@@ -6,22 +6,68 @@ a workflow the SDK behaves exactly as before. A session passed to ``Runner.run``
 writes are steps); :class:`RunSession` is conversation memory kept by the run itself.
 """
 
-from ._approvals import approval_call_id, approval_message, approve, reject
-from ._mcp import MCP_RETRY, install_mcp
-from ._model import MODEL_RETRY, DurableModel
-from ._provider import ModelNotConfigured, env_provider
-from ._request import normalize_tool_output, response_from_json, response_to_json
-from ._runner import SteadAgentRunner
-from ._runner import install as _install_runner
-from ._sessions import SESSION_RETRY, JournaledSession, RunSession, install_memory_sessions, journaled_session
-from ._stream import MODEL_CALLS, ModelCallOptions
-from ._toolcall import TOOL_RETRY, ToolOptions, tool_defaults, tool_options
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._approvals import approval_call_id, approval_message, approve, reject
+    from ._mcp import MCP_RETRY
+    from ._model import MODEL_RETRY, DurableModel
+    from ._provider import ModelNotConfigured, env_provider
+    from ._request import normalize_tool_output, response_from_json, response_to_json
+    from ._runner import SteadAgentRunner
+    from ._sessions import SESSION_RETRY, JournaledSession, RunSession, journaled_session
+    from ._stream import MODEL_CALLS, ModelCallOptions
+    from ._toolcall import TOOL_RETRY, ToolOptions, tool_defaults, tool_options
+
+#: Where each public name lives. Loaded on first use, so that what needs only a few of them (``stead approve``
+#: needs the approvals, which need no SDK) does not pay for importing the Agents SDK: seconds.
+_WHERE = {
+    "approval_call_id": "_approvals",
+    "approval_message": "_approvals",
+    "approve": "_approvals",
+    "reject": "_approvals",
+    "MCP_RETRY": "_mcp",
+    "MODEL_RETRY": "_model",
+    "DurableModel": "_model",
+    "ModelNotConfigured": "_provider",
+    "env_provider": "_provider",
+    "normalize_tool_output": "_request",
+    "response_from_json": "_request",
+    "response_to_json": "_request",
+    "SteadAgentRunner": "_runner",
+    "SESSION_RETRY": "_sessions",
+    "JournaledSession": "_sessions",
+    "RunSession": "_sessions",
+    "journaled_session": "_sessions",
+    "MODEL_CALLS": "_stream",
+    "ModelCallOptions": "_stream",
+    "TOOL_RETRY": "_toolcall",
+    "ToolOptions": "_toolcall",
+    "tool_defaults": "_toolcall",
+    "tool_options": "_toolcall",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
 
 
 def install() -> None:
     """Make ``Runner.run`` durable inside workflows, in-memory sessions run memory, and MCP servers connect on
     the worker (idempotent). stead calls it when a worker starts."""
-    _install_runner()
+    from ._mcp import install_mcp
+    from ._runner import install as install_runner
+    from ._sessions import install_memory_sessions
+
+    install_runner()
     install_memory_sessions()
     install_mcp()
 
