@@ -60,6 +60,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
 def install() -> None:
     """Make ``Runner.run`` durable inside workflows, in-memory sessions run memory, and MCP servers connect on
     the worker (idempotent). stead calls it when a worker starts."""
